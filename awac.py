@@ -1,0 +1,531 @@
+"""AWAC: Advantage-Weighted Actor-Critic, offline pretraining then online fine-tuning in one replay buffer.
+
+Paper: Nair, Dalal, Gupta, Levine, "Accelerating Online Reinforcement Learning with Offline Datasets" (AWAC),
+arXiv:2006.09359, Algorithm 1. Code followed: rail-berkeley/rlkit, `rlkit/torch/sac/awac_trainer.py` (AWACTrainer)
+with the hand-task configuration `examples/awac/hand/awac1.py`, whose values are the defaults here.
+
+Equations (s, a from the buffer; B the batch size; lambda is `beta`, rlkit's name):
+    critic   L(Q_i) = E[(Q_i(s, a) - y)^2],  y = r + gamma * (1 - terminated) * min_j Q'_j(s', a'),  a' ~ pi(.|s')
+             (no entropy term: rlkit's alpha=0); targets Q' Polyak-averaged with `tau`.
+    actor    L(pi) = -E[log pi(a|s) * w(s, a)]                                   (paper eq. 10, as a loss)
+             A(s, a) = min_i Q_i(s, a) - V(s),  V(s) = min_i Q_i(s, mean of pi(.|s))    (awr_min_q, awr_use_mle_for_vf)
+             A <- min(A, advantage_clip)                                                (rlkit clip_score)
+             w = B * softmax(A / beta) over the batch                  (rlkit normalize_over_batch, the default)
+             or w = min(exp(A / beta), max_weight)                      (`--weighting exp`, as CORL and others)
+Policy: Gaussian with tanh mean and a state-independent log-std squashed by a sigmoid into [min_log_std,
+max_log_std] (rlkit GaussianPolicy, std_architecture="values"); samples are not squashed, and log pi(a|s) is the
+plain Gaussian density of the buffer action. Q outputs are clamped at `q_max` = 0 on the hand tasks, whose rewards
+are <= 0 (rlkit's Clamp(max=0) output activation).
+
+Defaults and their source (awac1.py unless said): batch 1024, hidden 2x256, lr 3e-4 for both, gamma 0.99,
+tau 5e-3, beta 0.5, advantage clip 0.5, policy weight decay 1e-4, log-std in [-6, 0], 25,000 offline updates
+(q_num_pretrain2_steps), 1M buffer, one update per environment step (num_trains_per_train_loop =
+num_expl_steps_per_train_loop = 1000), 500 x 1000 online steps. The paper's appendix uses 4x256 networks and
+beta 1.0: `--hidden-dims 256 256 256 256 --beta 1.0`.
+
+Deviations from rlkit, each deliberate:
+- Actions stored and fed to the target are clipped to the action space (the env clips them anyway); rlkit stores
+  and evaluates unclipped Gaussian samples.
+- All prior data go into the buffer; rlkit keeps 90% (train_split 0.9). Offline batches have `batch_size`;
+  rlkit's pretraining loop samples `bc_batch_size` (128) per offline update.
+- Terminal flags follow gymnasium: bootstrap through `truncated`, not through `terminated`. rlkit's hand config
+  zeroes every terminal (terminal_transform m=0); on the Adroit tasks nothing terminates, so the two agree.
+- Online updates start at the first environment step (rlkit first collects 1000 steps); PyTorch's default
+  initialization (rlkit: fan-in uniform, last layer 1e-3); twin critics run as one batched ensemble.
+
+Run:  python awac.py                                  (paper's setting, door-binary with its default dataset)
+      python awac.py --env-id pen-binary --offline-steps 25000 --online-steps 50000 --batch-size 256
+      python awac.py --checkpoint runs/<run>/checkpoint.pt --eval-only
+Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor}, values/{q_mean,q_std,target_q_mean,
+advantage_mean,advantage_std,advantage_max,weight_mean,weight_max,weight_std,log_prob_mean,log_std_mean},
+eval/{return_mean,return_std,normalized_score,success_rate}, charts/{offline_step,env_step,SPS,
+episodic_return,episodic_length}.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from tqdm.auto import tqdm
+
+from utils.datasets import load_dataset
+from utils.envs import HAND_TASKS, evaluate, make_env
+
+
+@dataclass
+class Args:
+    # Experiment and logging
+    seed: int = 0
+    """seed of torch, numpy, the environment and the buffer sampling"""
+    device: str = "cpu"
+    """torch device, e.g. cpu or cuda"""
+    threads: int = 0
+    """torch CPU threads (0: torch's default); give parallel runs 1 each"""
+    run_dir: str = "runs"
+    """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
+    run_name: str | None = None
+    """name of the run's directory (default: <env_id>__awac__<seed>__<unix time>)"""
+    wandb_mode: Literal["online", "offline", "disabled"] = "offline"
+    """Weights & Biases mode: offline needs no account (upload later with `wandb sync`)"""
+    wandb_project: str = "awac"
+    """W&B project"""
+    wandb_group: str | None = None
+    """W&B group, e.g. an experiment name"""
+    log_every: int = 1000
+    """log training metrics every this many steps (updates offline, env steps online)"""
+    progress: bool = True
+    """show a progress bar"""
+
+    # Data and environment
+    env_id: str = "door-binary"
+    """a hand task (pen-binary, door-binary, relocate-binary, hammer-binary) or a gymnasium id"""
+    dataset: str | None = None
+    """dataset id or .npz/.hdf5 path (default: the env's own, e.g. door-binary = 25 human demos + 500 BC episodes)"""
+    dataset_seed: int = 0
+    """seed the generated dataset was built with (all training seeds share one dataset, as in the paper)"""
+    data_dir: str | None = None
+    """cache of generated datasets (default: $AWAC_DATA_DIR or ~/.cache/awac/datasets)"""
+
+    # Algorithm
+    offline_steps: int = 25_000
+    """gradient updates on the prior data before any interaction (rlkit q_num_pretrain2_steps)"""
+    online_steps: int = 500_000
+    """environment steps of online fine-tuning, one update each (rlkit: 501 epochs x 1000 steps)"""
+    batch_size: int = 1024
+    """transitions per update"""
+    hidden_dims: tuple[int, ...] = (256, 256)
+    """hidden layer sizes of actor and critics (paper appendix: 256 256 256 256)"""
+    actor_lr: float = 3e-4
+    """actor Adam learning rate"""
+    critic_lr: float = 3e-4
+    """critic Adam learning rate"""
+    gamma: float = 0.99
+    """discount"""
+    tau: float = 5e-3
+    """Polyak averaging rate of the target critics"""
+    beta: float = 0.5
+    """temperature lambda of the advantage weights (paper: lambda)"""
+    weighting: Literal["softmax", "exp"] = "softmax"
+    """softmax: B * softmax(A / beta) over the batch (rlkit); exp: min(exp(A / beta), max_weight)"""
+    max_weight: float = 100.0
+    """upper bound of the exp weights (only with --weighting exp)"""
+    advantage_clip: float | None = 0.5
+    """upper clip of the advantage before weighting (rlkit clip_score); None disables"""
+    min_q_advantage: bool = True
+    """use min(Q1, Q2) in the advantage (rlkit awr_min_q); else Q1"""
+    value_from_mean: bool = True
+    """V(s) = Q(s, mean action) (rlkit awr_use_mle_for_vf); else Q at one sampled action"""
+    clamp_q: bool = True
+    """clamp Q outputs at 0 on the hand tasks, whose rewards are <= 0 (rlkit Clamp(max=0))"""
+    actor_weight_decay: float = 1e-4
+    """L2 penalty of the actor's Adam (rlkit policy_weight_decay)"""
+    min_log_std: float = -6.0
+    """lower bound of the policy's log-std"""
+    max_log_std: float = 0.0
+    """upper bound of the policy's log-std"""
+    buffer_size: int = 1_000_000
+    """replay buffer capacity, prior data included (oldest transitions are overwritten first)"""
+
+    # Evaluation and checkpoints
+    eval_every: int = 10_000
+    """evaluate every this many steps of each phase (and at the start of each and at the end)"""
+    eval_episodes: int = 10
+    """episodes per evaluation, deterministic (mean) actions"""
+    save_every: int = 50_000
+    """write checkpoint.pt every this many steps of each phase (and at the end)"""
+    checkpoint: str | None = None
+    """checkpoint.pt to resume training from (in its own run directory), or to evaluate with --eval-only"""
+    eval_only: bool = False
+    """only evaluate the policy of --checkpoint"""
+
+
+# ----------------------------------------------------------------------------------------------- networks
+def mlp(in_dim: int, out_dim: int, hidden_dims: tuple[int, ...]) -> nn.Sequential:
+    """ReLU MLP: (..., in_dim) -> (..., out_dim)."""
+    layers, d = [], in_dim
+    for h in hidden_dims:
+        layers += [nn.Linear(d, h), nn.ReLU()]
+        d = h
+    return nn.Sequential(*layers, nn.Linear(d, out_dim))
+
+
+class EnsembleLinear(nn.Module):
+    """`n` independent linear layers applied in one batched matmul: (n, B, in) -> (n, B, out)."""
+
+    def __init__(self, n: int, in_dim: int, out_dim: int):
+        super().__init__()
+        bound = 1 / in_dim**0.5  # nn.Linear's default initialization, per member
+        self.weight = nn.Parameter(torch.empty(n, in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n, 1, out_dim).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class TwinQ(nn.Module):
+    """Two Q networks Q_i(s, a), i = 1, 2, as one ensemble: obs (B, obs_dim), action (B, act_dim) -> (2, B).
+    Outputs are clamped at `q_max` when given (rlkit's Clamp(max=0) for rewards <= 0)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], q_max: float | None = None):
+        super().__init__()
+        dims = [obs_dim + act_dim, *hidden_dims]
+        self.hidden = nn.ModuleList(EnsembleLinear(2, i, o) for i, o in zip(dims[:-1], dims[1:]))
+        self.out = EnsembleLinear(2, dims[-1], 1)
+        self.q_max = q_max
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], -1).expand(2, -1, -1)
+        for layer in self.hidden:
+            x = F.relu(layer(x))
+        q = self.out(x).squeeze(-1)
+        return q if self.q_max is None else q.clamp(max=self.q_max)
+
+
+class GaussianActor(nn.Module):
+    """pi(a|s) = N(tanh(f(s)), diag(sigma^2)) with a state-independent log sigma squashed into [min, max] by a
+    sigmoid (rlkit GaussianPolicy, std_architecture="values"). Samples are not squashed."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], min_log_std: float,
+                 max_log_std: float):
+        super().__init__()
+        self.net = mlp(obs_dim, act_dim, hidden_dims)
+        self.log_std_logits = nn.Parameter(torch.zeros(act_dim))
+        self.min_log_std, self.max_log_std = min_log_std, max_log_std
+
+    def forward(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        """obs (B, obs_dim) -> a Normal over (B, act_dim)."""
+        log_std = self.min_log_std + torch.sigmoid(self.log_std_logits) * (self.max_log_std - self.min_log_std)
+        return torch.distributions.Normal(torch.tanh(self.net(obs)), log_std.exp())
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log pi(action|obs), summed over action dimensions: (B,)."""
+        return self(obs).log_prob(action).sum(-1)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        """One action (act_dim,) for one observation (obs_dim,): the mean, or a sample."""
+        dist = self(torch.as_tensor(obs, dtype=torch.float32, device=self.log_std_logits.device))
+        return (dist.mean if deterministic else dist.sample()).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------------------------- losses, update
+def awac_weights(advantage: torch.Tensor, beta: float, weighting: str, max_weight: float) -> torch.Tensor:
+    """Advantage weights (B,) from advantages (B,): B * softmax(A / beta) (rlkit; they sum to B, mean 1), or
+    min(exp(A / beta), max_weight). Raises ValueError for another `weighting`."""
+    if weighting == "softmax":
+        return len(advantage) * F.softmax(advantage / beta, dim=0)
+    if weighting == "exp":
+        return torch.exp(advantage / beta).clamp(max=max_weight)
+    raise ValueError(f"unknown weighting {weighting!r}: use 'softmax' or 'exp'")
+
+
+def critic_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float
+                  ) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * min_i Q'_i(s', a'): reward, terminated (B,), next_q (2, B) -> (B,).
+    Truncated transitions are not terminated: their value is bootstrapped."""
+    return reward + gamma * (1.0 - terminated) * next_q.min(0).values
+
+
+class AWAC:
+    """Actor, twin critics, their targets and optimizers; `update(batch)` is one AWAC gradient step."""
+
+    def __init__(self, obs_dim: int, act_dim: int, args: Args, q_max: float | None):
+        self.args = args
+        self.actor = GaussianActor(obs_dim, act_dim, args.hidden_dims, args.min_log_std, args.max_log_std)
+        self.critic = TwinQ(obs_dim, act_dim, args.hidden_dims, q_max)
+        self.target_critic = TwinQ(obs_dim, act_dim, args.hidden_dims, q_max)
+        self.target_critic.load_state_dict(self.critic.state_dict())
+        for net in (self.actor, self.critic, self.target_critic):
+            net.to(args.device)
+        self.target_critic.requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), args.actor_lr,
+                                          weight_decay=args.actor_weight_decay)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), args.critic_lr)
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One step on both losses from the same batch (obs, action, reward, next_obs, terminated; (B, ...)).
+        The critic target, advantages and weights are computed without gradient, so summing the losses and
+        stepping both optimizers equals rlkit's separate steps."""
+        a = self.args
+        obs, action = batch["obs"], batch["action"]
+        with torch.no_grad():
+            next_action = self.actor(batch["next_obs"]).sample().clamp(-1.0, 1.0)
+            target = critic_target(batch["reward"], batch["terminated"],
+                                   self.target_critic(batch["next_obs"], next_action), a.gamma)
+        q = self.critic(obs, action)
+        critic_loss = ((q - target) ** 2).mean(-1).sum()
+
+        with torch.no_grad():
+            dist = self.actor(obs)
+            v_action = dist.mean if a.value_from_mean else dist.sample().clamp(-1.0, 1.0)
+            q_data, q_pi = q.detach(), self.critic(obs, v_action)
+            if a.min_q_advantage:
+                advantage = q_data.min(0).values - q_pi.min(0).values
+            else:
+                advantage = q_data[0] - q_pi[0]
+            if a.advantage_clip is not None:
+                advantage = advantage.clamp(max=a.advantage_clip)
+            weights = awac_weights(advantage, a.beta, a.weighting, a.max_weight)
+        log_prob = self.actor.log_prob(obs, action)
+        actor_loss = -(log_prob * weights).mean()
+
+        self.actor_opt.zero_grad(set_to_none=True)
+        self.critic_opt.zero_grad(set_to_none=True)
+        (critic_loss + actor_loss).backward()
+        self.critic_opt.step()
+        self.actor_opt.step()
+        with torch.no_grad():
+            for p, tp in zip(self.critic.parameters(), self.target_critic.parameters()):
+                tp.lerp_(p, a.tau)
+        return {
+            "losses/critic": critic_loss.item(), "losses/actor": actor_loss.item(),
+            "values/q_mean": q.mean().item(), "values/q_std": q.std().item(), "values/target_q_mean": target.mean().item(),
+            "values/advantage_mean": advantage.mean().item(), "values/advantage_std": advantage.std().item(),
+            "values/advantage_max": advantage.max().item(), "values/weight_mean": weights.mean().item(),
+            "values/weight_max": weights.max().item(), "values/weight_std": weights.std().item(),
+            "values/log_prob_mean": log_prob.mean().item(),
+            "values/log_std_mean": dist.stddev.log().mean().item(),
+        }
+
+    def state_dict(self) -> dict:
+        return {k: getattr(self, k).state_dict() for k in
+                ("actor", "critic", "target_critic", "actor_opt", "critic_opt")}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, v in state.items():
+            getattr(self, k).load_state_dict(v)
+
+
+# ----------------------------------------------------------------------------------------------- buffer
+class ReplayBuffer:
+    """FIFO buffer of (obs, action, reward, next_obs, terminated) tensors on `device`; prior data and online
+    experience share it, sampled uniformly (AWAC Algorithm 1)."""
+
+    KEYS = ("obs", "action", "reward", "next_obs", "terminated")
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int, device: str, seed: int):
+        dims = {"obs": (obs_dim,), "action": (act_dim,), "reward": (), "next_obs": (obs_dim,), "terminated": ()}
+        self.data = {k: torch.zeros((capacity, *d), device=device) for k, d in dims.items()}
+        self.capacity, self.size, self.pos = capacity, 0, 0
+        self.gen = torch.Generator(device).manual_seed(seed)
+
+    def add(self, **columns: np.ndarray) -> None:
+        """Adds n transitions: each column is (n, ...) or a single transition (...)."""
+        n = np.shape(columns["reward"])[0] if np.ndim(columns["reward"]) else 1
+        idx = (self.pos + torch.arange(n)) % self.capacity
+        for k in self.KEYS:
+            v = torch.as_tensor(np.asarray(columns[k], dtype=np.float32), device=self.data[k].device)
+            self.data[k][idx] = v.reshape(n, *self.data[k].shape[1:])
+        self.pos, self.size = (self.pos + n) % self.capacity, min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        idx = torch.randint(self.size, (batch_size,), generator=self.gen, device=self.gen.device)
+        return {k: v[idx] for k, v in self.data.items()}
+
+
+# ----------------------------------------------------------------------------------------------- logging
+class Logger:
+    """Writes every logged row to W&B (unless disabled) and to <run>/metrics.csv, whose header grows with new keys."""
+
+    def __init__(self, run: Path, args: Args, resume_rows: list[dict] | None = None):
+        self.path, self.rows = run / "metrics.csv", resume_rows or []
+        self.keys: list[str] = list(dict.fromkeys(k for r in self.rows for k in r))
+        self.wandb = None
+        if args.wandb_mode != "disabled":
+            import wandb  # only needed when logging to W&B
+
+            self.wandb = wandb.init(project=args.wandb_project, group=args.wandb_group, name=run.name,
+                                    config=asdict(args), dir=str(run), mode=args.wandb_mode, id=run.name,
+                                    resume="allow")
+
+    def log(self, row: dict[str, float], step: int) -> None:
+        self.rows.append(row)
+        if self.wandb:
+            self.wandb.log(row, step=step)
+        if all(k in self.keys for k in row):
+            with self.path.open("a", newline="") as f:
+                csv.DictWriter(f, self.keys).writerow(row)
+            return
+        self.keys += [k for k in row if k not in self.keys]
+        with self.path.open("w", newline="") as f:
+            w = csv.DictWriter(f, self.keys)
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def close(self) -> None:
+        if self.wandb:
+            self.wandb.finish()
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------- train
+def evaluate_policy(actor: GaussianActor, args: Args) -> dict[str, float]:
+    """`utils.envs.evaluate` with the mean action, returned under eval/ keys. Seeds differ from training's."""
+    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
+                      seed=args.seed + 1_000_000)
+    return {f"eval/{k}": v for k, v in result.items()}
+
+
+def train(args: Args) -> dict[str, float]:
+    """Runs AWAC: `offline_steps` updates on the dataset, then `online_steps` environment steps with one update
+    each, adding new transitions to the same buffer. Returns the final metrics (also in <run>/final.json):
+    `offline/eval/*` after the offline phase, `eval/*` at the end, `charts/SPS`, `wall_time_s`, `run_dir`.
+
+    Raises:
+        ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
+    """
+    start = time.time()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None
+    if ckpt is not None:
+        keep = {k: getattr(args, k) for k in ("checkpoint", "eval_only", "device", "threads", "progress",
+                                             "wandb_mode", "eval_episodes")}
+        args = Args(**{**ckpt["args"], **keep})
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    env = make_env(args.env_id, seed=args.seed)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    q_max = 0.0 if args.clamp_q and args.env_id in HAND_TASKS else None
+    agent = AWAC(obs_dim, act_dim, args, q_max)
+    if ckpt is not None:
+        agent.load_state_dict(ckpt["agent"])
+    if args.eval_only:
+        if ckpt is None:
+            raise ValueError("--eval-only needs --checkpoint PATH")
+        result = evaluate_policy(agent.actor, args)
+        print(json.dumps(result, indent=2))
+        return result
+
+    dataset = args.dataset or args.env_id
+    if dataset.lower() == "none":
+        raise ValueError("AWAC learns from prior data: pass a dataset id or path, not 'none'")
+    data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
+                        progress=args.progress)
+    buffer = ReplayBuffer(obs_dim, act_dim, max(args.buffer_size, 1), args.device, args.seed)
+    buffer.add(obs=data["observations"], action=data["actions"], reward=data["rewards"],
+               next_obs=data["next_observations"], terminated=data["terminals"])
+
+    if ckpt is None:
+        run = Path(args.run_dir) / (args.run_name or f"{args.env_id}__awac__{args.seed}__{int(time.time())}")
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.json").write_text(json.dumps(asdict(args), indent=2))
+        counters = {"offline_step": 0, "env_step": 0}
+        final: dict[str, float] = {}
+        rows = None
+    else:
+        run = Path(args.checkpoint).parent
+        counters, final = ckpt["counters"], ckpt["final"]
+        buffer.add(**ckpt["online_data"]) if len(ckpt["online_data"]["reward"]) else None
+        torch.set_rng_state(ckpt["torch_rng"])
+        buffer.gen.set_state(ckpt["buffer_rng"])
+        with (run / "metrics.csv").open() as f:
+            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    n_prior = len(data["rewards"])
+    logger = Logger(run, args, rows)
+
+    def save() -> None:
+        n_online = min(counters["env_step"], buffer.size - n_prior)
+        online = {k: v[n_prior:n_prior + n_online].cpu().numpy() for k, v in buffer.data.items()}
+        _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
+                            "final": final, "online_data": online, "torch_rng": torch.get_rng_state(),
+                            "buffer_rng": buffer.gen.get_state()}, run / "checkpoint.pt")
+
+    def log_eval(phase_key: str, step: int) -> dict[str, float]:
+        result = evaluate_policy(agent.actor, args)
+        logger.log({**result, f"charts/{phase_key}": step}, counters["offline_step"] + counters["env_step"])
+        bar.set_postfix(success=f"{result['eval/success_rate']:.2f}", score=f"{result['eval/normalized_score']:.1f}")
+        return result
+
+    bar = tqdm(total=args.offline_steps + args.online_steps, initial=counters["offline_step"] + counters["env_step"],
+               disable=None if args.progress else True, desc="offline")
+    try:
+        # Phase 1: offline pretraining on the prior data alone.
+        tick, tick_step = time.time(), counters["offline_step"]
+        if counters["offline_step"] == 0 and args.offline_steps > 0:
+            log_eval("offline_step", 0)
+        while counters["offline_step"] < args.offline_steps:
+            metrics = agent.update(buffer.sample(args.batch_size))
+            counters["offline_step"] += 1
+            step = counters["offline_step"]
+            bar.update()
+            if step % args.log_every == 0:
+                sps = (step - tick_step) / (time.time() - tick)
+                tick, tick_step = time.time(), step
+                logger.log({**metrics, "charts/offline_step": step, "charts/SPS": sps}, step)
+            if step % args.eval_every == 0 and step < args.offline_steps:
+                log_eval("offline_step", step)
+            if step % args.save_every == 0:
+                save()
+        if "offline/eval/success_rate" not in final:
+            result = log_eval("env_step", 0)  # step 0 of the online phase: the offline result
+            final.update({f"offline/{k}": v for k, v in result.items()})
+            save()
+
+        # Phase 2: online fine-tuning; new experience joins the same buffer.
+        bar.set_description("online")
+        obs, _ = env.reset(seed=args.seed + counters["env_step"])
+        ep_return, ep_len = 0.0, 0
+        tick, tick_step = time.time(), counters["env_step"]
+        while counters["env_step"] < args.online_steps:
+            action = np.clip(agent.actor.act(obs.astype(np.float32), deterministic=False), -1.0, 1.0)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs=obs, action=action, reward=np.float32(reward), next_obs=next_obs,
+                       terminated=np.float32(terminated))
+            ep_return, ep_len = ep_return + float(reward), ep_len + 1
+            obs = next_obs
+            metrics = agent.update(buffer.sample(args.batch_size))
+            counters["env_step"] += 1
+            step = counters["env_step"]
+            bar.update()
+            if terminated or truncated:
+                logger.log({"charts/episodic_return": ep_return, "charts/episodic_length": ep_len,
+                            "charts/env_step": step}, args.offline_steps + step)
+                obs, _ = env.reset()
+                ep_return, ep_len = 0.0, 0
+            if step % args.log_every == 0:
+                sps = (step - tick_step) / (time.time() - tick)
+                tick, tick_step = time.time(), step
+                logger.log({**metrics, "charts/env_step": step, "charts/SPS": sps}, args.offline_steps + step)
+            if step % args.eval_every == 0 and step < args.online_steps:
+                log_eval("env_step", step)
+            if step % args.save_every == 0:
+                save()
+
+        if "eval/success_rate" not in final:
+            final.update(log_eval("env_step", counters["env_step"]))
+        total_updates = args.offline_steps + args.online_steps
+        final.update({"charts/SPS": total_updates / (time.time() - start), "wall_time_s": time.time() - start})
+        save()
+    except KeyboardInterrupt:
+        save()  # an interrupted run keeps everything it learned; resume with --checkpoint
+        raise
+    finally:
+        bar.close()
+        logger.close()
+        env.close()
+    final["run_dir"] = str(run)
+    (run / "final.json").write_text(json.dumps(final, indent=2))
+    return final
+
+
+if __name__ == "__main__":
+    train(tyro.cli(Args))

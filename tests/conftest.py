@@ -1,0 +1,45 @@
+"""Shared fixtures: every test builds its datasets in one temporary cache, never in the user's."""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("datasets")
+    os.environ["AWAC_DATA_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def door_human(cache_dir):
+    from utils.datasets import load_dataset
+
+    return load_dataset("door-human", env_id="door-binary", progress=False)
+
+
+@pytest.fixture(scope="session")
+def small_pen_binary(cache_dir):
+    """pen-binary with 4 BC episodes after 50 BC updates: small, but built by the real recipe."""
+    from utils.datasets import build_dataset, save_dataset
+
+    data = build_dataset("pen-binary", seed=0, episodes=4, bc_steps=50, progress=False)
+    path = save_dataset(data, cache_dir / "small-pen-binary.npz")
+    return data, path
+
+
+def random_rollout_dataset(env_id: str, episodes: int, seed: int) -> dict:
+    """A dataset of uniform-random actions, made by the same collector as the generated datasets."""
+    from utils.datasets import rollout
+    from utils.envs import make_env
+
+    space = make_env(env_id).action_space
+    rng = np.random.default_rng(seed)
+    return rollout(lambda o: rng.uniform(space.low, space.high), env_id, episodes, seed, progress=False)

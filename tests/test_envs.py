@@ -1,0 +1,94 @@
+"""The binary hand tasks: reward, horizon, truncation, success criterion, normalized score, errors."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from utils.envs import HAND_TASKS, evaluate, is_success, make_env, normalized_score
+
+
+@pytest.mark.parametrize("env_id,horizon", [("pen-binary", 100), ("door-binary", 200), ("relocate-binary", 200),
+                                            ("hammer-binary", 200)])
+def test_binary_reward_horizon_and_truncation(env_id, horizon):
+    env = make_env(env_id, seed=0)
+    env.reset(seed=0)
+    for t in range(1, horizon + 1):
+        _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert reward == (0.0 if info["success"] else -1.0)
+        assert not terminated, "the hand tasks have no terminal state"
+        assert truncated == (t == horizon), f"truncated at step {t}, horizon {horizon}"
+
+
+def test_pen_reaches_the_goal_reward_zero():
+    # Zero actions leave the pen near its start; on some seeds that already meets the goal, giving reward 0.
+    env = make_env("pen-binary")
+    rewards = []
+    for seed in range(5):
+        env.reset(seed=seed)
+        rewards += [env.step(np.zeros(24, dtype=np.float32))[1] for _ in range(30)]
+    assert set(rewards) == {0.0, -1.0}
+
+
+def test_success_criterion_thresholds():
+    assert not is_success(20, "pen-binary") and is_success(21, "pen-binary")
+    for env_id in ("door-binary", "relocate-binary", "hammer-binary"):
+        assert not is_success(25, env_id) and is_success(26, env_id)
+
+
+class ScriptedSuccess(gym.Env):
+    """Episodes of 100 steps whose first `goal_steps` steps report success."""
+
+    observation_space = gym.spaces.Box(-1, 1, (3,))
+    action_space = gym.spaces.Box(-1, 1, (2,))
+
+    def __init__(self, goal_steps: int):
+        self.goal_steps, self.t = goal_steps, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(3, dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        success = self.t <= self.goal_steps
+        return np.zeros(3, dtype=np.float32), float(success) - 1.0, False, self.t >= 100, {"success": success}
+
+
+@pytest.mark.parametrize("goal_steps,expected", [(25, 0.0), (26, 1.0)])
+def test_evaluate_counts_success_on_scripted_episodes(goal_steps, expected):
+    env_id = f"ScriptedSuccess{goal_steps}-v0"
+    gym.register(env_id, entry_point=ScriptedSuccess, kwargs={"goal_steps": goal_steps})
+    result = evaluate(lambda o: np.zeros(2, dtype=np.float32), env_id, episodes=3, seed=0)
+    assert result["success_rate"] == expected
+    assert result["return_mean"] == goal_steps - 100
+    assert result["length_mean"] == 100
+
+
+def test_evaluate_on_a_hand_task_is_repeatable():
+    policy = lambda o: np.full(28, 0.3, dtype=np.float32)  # noqa: E731
+    a = evaluate(policy, "door-binary", episodes=2, seed=7)
+    b = evaluate(policy, "door-binary", episodes=2, seed=7)
+    assert a == b
+    assert -200 <= a["return_mean"] <= 0 and 0 <= a["success_rate"] <= 1
+    assert a["normalized_score"] == pytest.approx(100 * (a["return_mean"] + 200) / 200)
+
+
+def test_evaluate_has_no_success_rate_without_success_info():
+    result = evaluate(lambda o: np.zeros(1, dtype=np.float32), "Pendulum-v1", episodes=1, seed=0)
+    assert np.isnan(result["success_rate"]) and result["length_mean"] == 200
+
+
+def test_normalized_score():
+    assert normalized_score("pen-binary", -100.0) == 0.0
+    assert normalized_score("door-binary", 0.0) == 100.0
+    assert normalized_score("relocate-binary", -150.0) == 25.0
+    assert normalized_score("HalfCheetah-v5", 12135.0) == pytest.approx(100.0)
+    assert np.isnan(normalized_score("Pendulum-v1", -100.0))
+
+
+def test_unknown_env_lists_the_tasks():
+    with pytest.raises(ValueError, match="pen-binary") as e:
+        make_env("pen-binry")
+    assert "unknown environment 'pen-binry'" in str(e.value)
+    assert set(HAND_TASKS) == {"pen-binary", "door-binary", "relocate-binary", "hammer-binary"}

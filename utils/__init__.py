@@ -1,0 +1,1 @@
+"""Shared by the algorithm files: environments (`utils.envs`) and datasets (`utils.datasets`)."""

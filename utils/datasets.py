@@ -1,0 +1,455 @@
+"""Offline datasets for the paper's setting: demonstrations plus behavior-cloned trajectories, in D4RL's format.
+
+The AWAC paper (Nair et al. 2020, Sec. 5.1) gives each hand task "25 human demonstrations and 500 trajectories of
+a behavior-cloned policy trained on the demonstrations". Only the door task's human demonstrations could be
+obtained (see `assets/adroit/README.md`), so:
+
+| id                  | what it is                                                                         |
+|---------------------|------------------------------------------------------------------------------------|
+| `door-human`        | the 25 real human demonstrations of hand_dapg, replayed from their initial states   |
+|                     | in AdroitHandDoor-v1 with actions clipped to [-1, 1] (D4RL's and Minari's recipe)   |
+| `<task>-expert`     | 25 episodes of the Adroit authors' DAPG expert policy, actions sampled with its     |
+|                     | log_std and clipped (D4RL's expert recipe); for pen and relocate a STAND-IN for the |
+|                     | human demonstrations, which are expert-policy data, not human data                 |
+| `<task>-bc`         | 500 episodes of a Gaussian behavior-cloned policy trained on the task's             |
+|                     | demonstrations (door: human; pen, relocate: expert), actions sampled and clipped    |
+| `<task>-binary`     | demonstrations followed by the BC episodes: the paper's prior data                 |
+
+Every generated dataset carries the binary reward of `utils.envs` (0 on success, -1 otherwise), `terminals`
+all False (the tasks have no terminal state) and `timeouts` True on the last step of every episode. Generated
+datasets are built on first use and cached as compressed .npz in `--cache-dir`, or `$AWAC_DATA_DIR`, or
+`~/.cache/awac/datasets`. The same seed on the same machine gives the same arrays (MuJoCo and the BC training are
+deterministic for a fixed thread count).
+
+Format (D4RL's keys): `observations (N, obs_dim) float32`, `actions (N, act_dim) float32`, `rewards (N,) float32`,
+`next_observations (N, obs_dim) float32`, `terminals (N,) bool`, `timeouts (N,) bool`, and `metadata`, a dict
+(env_id, source, recipe, seed, num_episodes, num_transitions, ...).
+
+Command line:
+    python -m utils.datasets list
+    python -m utils.datasets build door-binary [--seed 0] [--cache-dir DIR] [--force]
+    python -m utils.datasets summary PATH_OR_ID
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from utils.envs import HAND_TASKS, is_success, make_env
+
+ASSETS = Path(__file__).resolve().parent / "assets" / "adroit"
+ARRAY_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used: unknown id, unreadable or corrupt file, missing keys, bad values or shapes."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How a named dataset is made: `kind` is human | expert | bc | binary; `env_id` a `utils.envs` hand task;
+    `demos` the dataset a BC policy is trained on (bc, binary); `episodes` the number of generated episodes;
+    `bc_steps` the BC training updates."""
+
+    kind: str
+    env_id: str
+    description: str
+    demos: str | None = None
+    episodes: int = 25
+    bc_steps: int = 5000
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "door-human": DatasetSpec("human", "door-binary", "25 real human demonstrations (hand_dapg), replayed"),
+}
+for _task in ("pen", "door", "relocate"):
+    _demos = "door-human" if _task == "door" else f"{_task}-expert"
+    DATASETS[f"{_task}-expert"] = DatasetSpec(
+        "expert", f"{_task}-binary", "25 episodes of the DAPG expert policy" + (
+            "" if _task == "door" else " (stand-in for the unavailable human demos)"))
+    DATASETS[f"{_task}-bc"] = DatasetSpec(
+        "bc", f"{_task}-binary", f"500 episodes of a BC policy trained on {_demos}", demos=_demos, episodes=500)
+    DATASETS[f"{_task}-binary"] = DatasetSpec(
+        "binary", f"{_task}-binary", f"{_demos} + {_task}-bc: the AWAC paper's prior data", demos=_demos,
+        episodes=500)
+
+
+def default_cache_dir() -> Path:
+    """`$AWAC_DATA_DIR` if set, else `~/.cache/awac/datasets`."""
+    return Path(os.environ.get("AWAC_DATA_DIR", "~/.cache/awac/datasets")).expanduser()
+
+
+# ----------------------------------------------------------------------------------------------- shipped originals
+def asset_path(name: str) -> Path:
+    """Path of a shipped original in `assets/adroit/`, after checking its sha256 against `SHA256SUMS`.
+
+    Raises:
+        DatasetError: if the file is missing or its checksum differs (a corrupt or altered copy).
+    """
+    sums = dict(line.split()[::-1] for line in (ASSETS / "SHA256SUMS").read_text().splitlines() if line.strip())
+    path = ASSETS / name
+    if name not in sums or not path.is_file():
+        raise DatasetError(f"shipped data file {path} is missing: restore it with `git checkout -- {path}`")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sums[name]:
+        raise DatasetError(f"checksum mismatch for {path}: expected {sums[name]}, got {digest}; the file is "
+                           f"corrupt or altered, restore it with `git checkout -- {path}`")
+    return path
+
+
+class ExpertPolicy:
+    """The Adroit authors' DAPG expert (hand_dapg `dapg/policies/<task>-v0.pickle`): a Gaussian MLP with tanh
+    hidden layers. `mean(obs)` maps (obs_dim,) to (act_dim,); `sample` adds exp(log_std) * N(0, I) and clips to
+    [-1, 1], as D4RL's expert datasets did."""
+
+    def __init__(self, task: str):
+        p = np.load(asset_path(f"{task}-dapg-expert-policy.npz"), allow_pickle=False)
+        self.w = [p[f"weight_{i}"].astype(np.float64) for i in range(3)]
+        self.b = [p[f"bias_{i}"].astype(np.float64) for i in range(3)]
+        self.in_shift, self.in_scale = p["in_shift"], p["in_scale"]
+        self.out_shift, self.out_scale, self.log_std = p["out_shift"], p["out_scale"], p["log_std"]
+
+    def mean(self, obs: np.ndarray) -> np.ndarray:
+        x = (obs - self.in_shift) / (self.in_scale + 1e-8)
+        x = np.tanh(x @ self.w[0].T + self.b[0])
+        x = np.tanh(x @ self.w[1].T + self.b[1])
+        return (x @ self.w[2].T + self.b[2]) * self.out_scale + self.out_shift
+
+    def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        noise = np.exp(self.log_std) * rng.standard_normal(self.log_std.shape)
+        return np.clip(self.mean(obs) + noise, -1.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------- generation
+def _pack(columns: dict[str, list], metadata: dict[str, Any]) -> dict[str, Any]:
+    data = {k: np.asarray(columns[k], dtype=np.float32) for k in ARRAY_KEYS[:4]}
+    data["terminals"] = np.asarray(columns["terminals"], dtype=bool)
+    data["timeouts"] = np.asarray(columns["timeouts"], dtype=bool)
+    metadata.update(num_transitions=len(data["rewards"]), num_episodes=int((data["terminals"] | data["timeouts"]).sum()))
+    data["metadata"] = metadata
+    return data
+
+
+def rollout(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int,
+            desc: str = "rollout", progress: bool = True) -> dict[str, Any]:
+    """Collects `episodes` full episodes of `policy` (obs (obs_dim,) -> action (act_dim,), clipped to the action
+    space). Episode i is reset with seed `seed + i`. A time-limit end is stored as a timeout, a true end as a
+    terminal, so the two never mix."""
+    env = make_env(env_id)
+    cols: dict[str, list] = {k: [] for k in ARRAY_KEYS}
+    low, high = env.action_space.low, env.action_space.high
+    for i in tqdm(range(episodes), desc=desc, disable=None if progress else True, leave=False):
+        obs, _ = env.reset(seed=seed + i)
+        done = False
+        while not done:
+            action = np.clip(policy(obs), low, high)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+            for k, v in zip(ARRAY_KEYS, (obs, action, reward, next_obs, terminated, truncated and not terminated)):
+                cols[k].append(v)
+            obs = next_obs
+    env.close()
+    return _pack(cols, {"env_id": env_id, "seed": seed})
+
+
+def replay_door_human(progress: bool = True) -> dict[str, Any]:
+    """The 25 human door demonstrations, replayed: reset to each recorded initial state, step the recorded actions
+    clipped to [-1, 1], record the environment's observations and the binary reward (D4RL's and Minari's recipe).
+    Demonstrations run 223-300 steps, past door-binary's 200-step horizon, so the time limit is lifted during the
+    replay; each demonstration's last step is a timeout."""
+    raw = dict(np.load(asset_path("door-human-demos.npz"), allow_pickle=False))  # npz members decompress per access
+    env = make_env("door-binary", max_episode_steps=int(raw["episode_lengths"].max()) + 1)
+    cols: dict[str, list] = {k: [] for k in ARRAY_KEYS}
+    starts = np.concatenate([[0], np.cumsum(raw["episode_lengths"])])
+    for i in tqdm(range(len(raw["episode_lengths"])), desc="replay door-human", disable=None if progress else True, leave=False):
+        state = {"qpos": raw["init_qpos"][i], "qvel": raw["init_qvel"][i],
+                 "door_body_pos": raw["init_door_body_pos"][i]}
+        obs, _ = env.reset(seed=i, options={"initial_state_dict": state})
+        for t in range(starts[i], starts[i + 1]):
+            action = np.clip(raw["actions"][t], -1.0, 1.0)
+            next_obs, reward, terminated, _, _ = env.step(action)
+            for k, v in zip(ARRAY_KEYS, (obs, action, reward, next_obs, terminated, t == starts[i + 1] - 1)):
+                cols[k].append(v)
+            obs = next_obs
+    env.close()
+    return _pack(cols, {"env_id": "door-binary", "seed": 0})
+
+
+def train_bc_policy(data: dict[str, Any], steps: int, seed: int, progress: bool = True
+                    ) -> Callable[[np.ndarray], np.ndarray]:
+    """Fits a Gaussian policy (2x256 ReLU MLP on standardized observations, tanh mean, state-independent log-std)
+    to the dataset's (observation, action) pairs by maximum likelihood: Adam, lr 1e-3, batch 256, `steps` updates.
+    Returns a sampler obs (obs_dim,) -> action (act_dim,) that draws from the fitted Gaussian with its own
+    generator seeded by `seed`."""
+    import torch  # only dataset building needs torch here
+
+    gen = torch.Generator().manual_seed(seed)
+    obs = torch.as_tensor(data["observations"])
+    act = torch.as_tensor(data["actions"])
+    obs_mean, obs_std = obs.mean(0), obs.std(0) + 1e-3
+    obs_dim, act_dim = obs.shape[1], act.shape[1]
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(obs_dim, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                              torch.nn.ReLU(), torch.nn.Linear(256, act_dim))
+    log_std = torch.nn.Parameter(torch.full((act_dim,), -1.0))
+    opt = torch.optim.Adam([*net.parameters(), log_std], lr=1e-3)
+    for _ in tqdm(range(steps), desc="train BC policy", disable=None if progress else True, leave=False):
+        idx = torch.randint(len(obs), (256,), generator=gen)
+        mean = torch.tanh(net((obs[idx] - obs_mean) / obs_std))
+        dist = torch.distributions.Normal(mean, log_std.clamp(-5, 0).exp())
+        loss = -dist.log_prob(act[idx]).sum(-1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    std = log_std.detach().clamp(-5, 0).exp().numpy()
+    rng = np.random.default_rng(seed)
+
+    @torch.inference_mode()
+    def policy(o: np.ndarray) -> np.ndarray:
+        x = (torch.as_tensor(o, dtype=torch.float32) - obs_mean) / obs_std
+        return torch.tanh(net(x)).numpy() + std * rng.standard_normal(act_dim)
+
+    return policy
+
+
+def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_steps: int | None = None,
+                  cache_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Generates the named dataset (its components come from the cache or are built and cached first).
+
+    Args:
+        name: an id of `DATASETS`.
+        seed: seeds the env resets, the action noise and the BC training.
+        episodes: overrides the number of generated episodes (the BC part of `<task>-binary`), for quick tests.
+        bc_steps: overrides the BC training updates.
+    Raises:
+        DatasetError: for an unknown id.
+    """
+    spec = _spec(name)
+    task = spec.env_id.split("-")[0]
+    n = spec.episodes if episodes is None else episodes
+    t0 = time.time()
+    if spec.kind == "human":
+        data = replay_door_human(progress)
+        recipe = "replay of recorded actions clipped to [-1, 1] from recorded initial states; binary reward"
+    elif spec.kind == "expert":
+        expert, rng = ExpertPolicy(task), np.random.default_rng(seed)
+        data = rollout(lambda o: expert.sample(o, rng), spec.env_id, n, seed, f"expert {name}", progress)
+        recipe = "DAPG expert policy, action = mean + exp(log_std) * N(0, I), clipped to [-1, 1]"
+    elif spec.kind == "bc":
+        demos = load_dataset(spec.demos, seed=seed, cache_dir=cache_dir, progress=progress)
+        policy = train_bc_policy(demos, spec.bc_steps if bc_steps is None else bc_steps, seed, progress)
+        # Offset the reset seeds so BC episodes never start where the demonstrations did.
+        data = rollout(policy, spec.env_id, n, seed + 100_000, f"BC {name}", progress)
+        recipe = f"Gaussian BC policy fitted to {spec.demos}, actions sampled and clipped to [-1, 1]"
+    else:
+        demos = load_dataset(spec.demos, seed=seed, cache_dir=cache_dir, progress=progress)
+        bc = (load_dataset(f"{task}-bc", seed=seed, cache_dir=cache_dir, progress=progress)
+              if episodes is None and bc_steps is None else
+              build_dataset(f"{task}-bc", seed, episodes, bc_steps, cache_dir, progress))
+        data = {k: np.concatenate([demos[k], bc[k]]) for k in ARRAY_KEYS}
+        data = _pack({k: data[k] for k in ARRAY_KEYS}, {})
+        recipe = f"concatenation of {spec.demos} ({demos['metadata']['num_episodes']} episodes) and {task}-bc"
+    data["metadata"].update(name=name, env_id=spec.env_id, source=spec.description, recipe=recipe, seed=seed,
+                            build_seconds=round(time.time() - t0, 1))
+    return data
+
+
+# ----------------------------------------------------------------------------------------------- files
+def save_dataset(data: dict[str, Any], path: str | Path) -> Path:
+    """Writes `data` as compressed .npz (metadata as a JSON string), atomically: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **{k: data[k] for k in ARRAY_KEYS}, metadata=json.dumps(data.get("metadata", {})))
+    os.replace(tmp, path)
+    return path
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """Reads a dataset file: .npz (ours, or any with D4RL's keys) or .hdf5/.h5 in D4RL's layout (top-level
+    datasets). A file without `next_observations` gets them as D4RL's `qlearning_dataset` does: the next row of
+    the same episode, dropping each episode's last transition, whose next observation is unknown.
+
+    Raises:
+        DatasetError: if the file is missing, unreadable, or lacks required keys (all missing ones listed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"dataset file {path} does not exist: pass an existing .npz/.hdf5 path or one of the "
+                           f"ids {sorted(DATASETS)}")
+    try:
+        if path.suffix in (".hdf5", ".h5"):
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                raw = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+        else:
+            with np.load(path, allow_pickle=False) as f:
+                raw = {k: f[k] for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise DatasetError(f"cannot read dataset file {path}: {e}. The file is corrupt or not a .npz/.hdf5 "
+                           "dataset; if it is a cached build, delete it (or build again with --force)") from None
+    missing = [k for k in REQUIRED_KEYS if k not in raw]
+    if missing:
+        raise DatasetError(f"dataset file {path} lacks the keys {missing} (it has {sorted(raw)}); a dataset needs "
+                           f"{list(REQUIRED_KEYS)} and may have next_observations and timeouts")
+    meta = json.loads(str(raw["metadata"])) if "metadata" in raw else {"source": str(path)}
+    data = {k: raw[k] for k in ARRAY_KEYS if k in raw}
+    n = len(data["rewards"])
+    data["terminals"] = data["terminals"].astype(bool)
+    data["timeouts"] = data["timeouts"].astype(bool) if "timeouts" in data else np.zeros(n, dtype=bool)
+    if "next_observations" not in data:
+        timeouts = data["timeouts"]
+        keep = np.flatnonzero(~timeouts[:-1] | data["terminals"][:-1])
+        data = {**{k: v[keep] for k, v in data.items()}, "next_observations": data["observations"][keep + 1]}
+        data["timeouts"] = timeouts[keep + 1] & ~data["terminals"]  # its successor, now dropped, ended the episode
+    for k in ("observations", "actions", "rewards", "next_observations"):
+        data[k] = np.asarray(data[k], dtype=np.float32)
+    data["metadata"] = meta
+    return data
+
+
+def validate(data: dict[str, Any], env_id: str | None = None, where: str = "dataset") -> None:
+    """Checks shapes, finiteness and, when `env_id` is given, the dimensions against the environment.
+
+    Raises:
+        DatasetError: naming the problem: inconsistent lengths or ranks, NaN/inf (count and first index), or an
+            observation/action dimension that differs from the environment's (both named).
+    """
+    n = len(data["rewards"])
+    for k in ARRAY_KEYS:
+        if len(data[k]) != n:
+            raise DatasetError(f"{where}: '{k}' has {len(data[k])} rows but 'rewards' has {n}")
+    for k in ("observations", "actions", "next_observations"):
+        if data[k].ndim != 2:
+            raise DatasetError(f"{where}: '{k}' must be 2-D (N, dim), got shape {data[k].shape}")
+    for k in ("observations", "actions", "rewards", "next_observations"):
+        bad = ~np.isfinite(data[k])
+        if bad.any():
+            rows = np.flatnonzero(bad.reshape(n, -1).any(1))
+            raise DatasetError(f"{where}: '{k}' holds {int(bad.sum())} NaN/inf values, first in row {rows[0]}; "
+                               "clean or drop those transitions")
+    if env_id is not None:
+        env = make_env(env_id)
+        expected = {"observations": env.observation_space.shape[0], "actions": env.action_space.shape[0]}
+        env.close()
+        for k, dim in expected.items():
+            if data[k].shape[1] != dim:
+                made_for = data.get("metadata", {}).get("env_id")
+                hint = f"; it was made for {made_for!r}" if made_for else ""
+                raise DatasetError(f"{where} has {k} of dimension {data[k].shape[1]} but environment {env_id!r} "
+                                   f"expects {dim}{hint}: pass a dataset made for {env_id!r}")
+
+
+def _spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}: use one of {sorted(DATASETS)} or a path to a .npz/.hdf5 file")
+    return DATASETS[name]
+
+
+def cache_path(name: str, seed: int = 0, cache_dir: str | Path | None = None) -> Path:
+    """Where a generated dataset is cached: `<cache_dir>/<name>-seed<seed>.npz`."""
+    _spec(name)
+    return Path(cache_dir or default_cache_dir()) / f"{name}-seed{seed}.npz"
+
+
+def load_dataset(dataset: str, env_id: str | None = None, seed: int = 0, cache_dir: str | Path | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Loads a dataset by id (building and caching it on first use) or from a path, and validates it.
+
+    Args:
+        dataset: an id of `DATASETS` or a path to a .npz / .hdf5 file with D4RL's keys.
+        env_id: if given, the dataset's dimensions are checked against this environment.
+        seed: the generation seed of a generated dataset (independent of any training seed).
+        cache_dir: where generated datasets are cached (default: `default_cache_dir()`).
+    Returns:
+        The dict described in the module docstring.
+    Raises:
+        DatasetError: unknown id, missing/corrupt file, missing keys, NaN/inf, or a dimension mismatch.
+    """
+    if dataset in DATASETS:
+        path = cache_path(dataset, seed, cache_dir)
+        if path.is_file():
+            data = read_file(path)
+        else:
+            data = build_dataset(dataset, seed, cache_dir=cache_dir, progress=progress)
+            save_dataset(data, path)
+    elif dataset.endswith((".npz", ".hdf5", ".h5")) or os.sep in dataset:
+        data = read_file(dataset)
+    else:
+        raise DatasetError(f"unknown dataset {dataset!r}: use one of {sorted(DATASETS)} or a path to a "
+                           ".npz/.hdf5 file")
+    validate(data, env_id, where=f"dataset {dataset!r}")
+    return data
+
+
+def episode_slices(data: dict[str, Any]) -> list[slice]:
+    """Episodes as row slices: each ends at a terminal or timeout; rows after the last end form a final one."""
+    ends = np.flatnonzero(data["terminals"] | data["timeouts"]) + 1
+    bounds = [0, *ends.tolist()]
+    if bounds[-1] < len(data["rewards"]):
+        bounds.append(len(data["rewards"]))
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def summarize(data: dict[str, Any]) -> dict[str, Any]:
+    """Transitions, episodes, episode return statistics and, for binary hand tasks (reward 0 marks a goal step),
+    the fraction of episodes that reach the goal at least once and that succeed under hand_dapg's criterion
+    (goal on more than 20 steps for pen, 25 otherwise)."""
+    eps = episode_slices(data)
+    returns = np.array([data["rewards"][s].sum() for s in eps])
+    out = {"transitions": len(data["rewards"]), "episodes": len(eps), "return_mean": float(returns.mean()),
+           "return_std": float(returns.std()), "return_min": float(returns.min()), "return_max": float(returns.max())}
+    env_id = data.get("metadata", {}).get("env_id")
+    if env_id in HAND_TASKS:
+        goal_steps = np.array([(data["rewards"][s] == 0).sum() for s in eps])
+        out["goal_reached_fraction"] = float((goal_steps > 0).mean())
+        out["success_fraction"] = float(np.mean([is_success(g, env_id) for g in goal_steps]))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m utils.datasets {list, build ID, summary PATH_OR_ID}`."""
+    parser = argparse.ArgumentParser(prog="python -m utils.datasets", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the dataset ids")
+    build = sub.add_parser("build", help="build (or rebuild with --force) a generated dataset and print a summary")
+    summary = sub.add_parser("summary", help="print the summary of a dataset id or file")
+    for p in (build, summary):
+        p.add_argument("dataset")
+        p.add_argument("--seed", type=int, default=0, help="generation seed")
+        p.add_argument("--cache-dir", default=None, help="cache directory (default: $AWAC_DATA_DIR or "
+                       "~/.cache/awac/datasets)")
+    build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name, spec in DATASETS.items():
+            print(f"{name:18s} {spec.env_id:16s} {spec.description}")
+        return
+    try:
+        if args.command == "build":
+            path = cache_path(args.dataset, args.seed, args.cache_dir)
+            if args.force and path.exists():
+                path.unlink()
+        data = load_dataset(args.dataset, seed=args.seed, cache_dir=args.cache_dir)
+    except DatasetError as e:
+        parser.exit(2, f"error: {e}\n")
+    meta = data["metadata"]
+    print(json.dumps({"dataset": args.dataset, **{k: meta.get(k) for k in ("env_id", "source", "recipe", "seed",
+                      "build_seconds")}, **summarize(data)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

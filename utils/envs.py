@@ -1,0 +1,194 @@
+"""Environments: the AWAC paper's binary-reward Adroit hand tasks, any gymnasium id, and evaluation.
+
+The paper's hand tasks (Nair et al. 2020, arXiv:2006.09359, Sec. 5.1) are the Adroit tasks of Rajeswaran et al.
+2018 with a sparse binary reward. The AWAC code (rail-berkeley/rlkit) used the `<task>-binary-v0` ids of a fork of
+hand_dapg's `mj_envs`, defined as `reward = goal_achieved - 1` with a 100-step limit for pen and 200 for door,
+relocate and hammer. mj_envs needs mujoco-py, so here the same tasks are rebuilt on gymnasium-robotics
+`AdroitHand<Task>Sparse-v1` (same models and goal conditions, new MuJoCo bindings):
+
+| name              | base id                       | horizon | goal condition (`info["success"]`)          |
+|-------------------|-------------------------------|---------|---------------------------------------------|
+| `pen-binary`      | `AdroitHandPenSparse-v1`      | 100     | pen within 0.075 of target, orientation > 0.95 |
+| `door-binary`     | `AdroitHandDoorSparse-v1`     | 200     | door hinge angle >= 1.35 rad                |
+| `relocate-binary` | `AdroitHandRelocateSparse-v1` | 200     | ball within 0.1 of target                   |
+| `hammer-binary`   | `AdroitHandHammerSparse-v1`   | 200     | nail driven within 0.01 of the board        |
+
+Reward is 0 on a step where the goal holds and -1 otherwise; `terminated` is never true (the tasks have no terminal
+state), and the horizon is a `truncated` time limit, so a learner must bootstrap through it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+
+@dataclass(frozen=True)
+class HandTask:
+    """One of the paper's binary hand tasks: `base_id` (a gymnasium-robotics id), `horizon` (steps), and
+    `success_steps`: an episode counts as a success when the goal holds on more than this many of its steps
+    (hand_dapg's `evaluate_success`: 20 for pen, 25 for the others)."""
+
+    base_id: str
+    horizon: int
+    success_steps: int
+
+
+HAND_TASKS: dict[str, HandTask] = {
+    "pen-binary": HandTask("AdroitHandPenSparse-v1", 100, 20),
+    "door-binary": HandTask("AdroitHandDoorSparse-v1", 200, 25),
+    "relocate-binary": HandTask("AdroitHandRelocateSparse-v1", 200, 25),
+    "hammer-binary": HandTask("AdroitHandHammerSparse-v1", 200, 25),
+}
+
+# D4RL's reference returns (d4rl/infos.py: random and expert policies of the v2 locomotion tasks), the usual way
+# to put MuJoCo returns on a 0-100 scale. The v5 environments differ slightly from v2, so treat them as approximate.
+LOCOMOTION_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
+    "HalfCheetah": (-280.178953, 12135.0),
+    "Walker2d": (1.629008, 4592.3),
+    "Ant": (-325.6, 3879.7),
+    "Hopper": (-20.272305, 3234.3),
+}
+
+
+def _register_robotics() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the dense-reward change notice does not concern the sparse tasks
+        import gymnasium_robotics
+
+    gym.register_envs(gymnasium_robotics)
+
+
+class BinaryReward(gym.Wrapper):
+    """Replaces the reward by 0 when `info["success"]` is true, else -1 (rlkit's `goal_achieved - 1`).
+
+    Raises:
+        KeyError: if the wrapped env's `step` returns no `"success"` in its info.
+    """
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = self.env.step(action)
+        return obs, float(info["success"]) - 1.0, terminated, truncated, info
+
+
+def make_env(env_id: str, seed: int | None = None, max_episode_steps: int | None = None) -> gym.Env:
+    """Builds an environment by name.
+
+    Args:
+        env_id: a hand-task name from `HAND_TASKS` (`pen-binary`, ...) or any registered gymnasium id
+            (`HalfCheetah-v5`, `AdroitHandDoor-v1`, ...).
+        seed: if given, seeds the env's first reset and its action space.
+        max_episode_steps: overrides the horizon (the time limit, reported as `truncated`).
+
+    Returns:
+        A gymnasium env whose observations are float64 arrays of shape (obs_dim,) and actions (act_dim,) in
+        [-1, 1] for the hand tasks.
+
+    Raises:
+        ValueError: for an unknown id, listing the hand-task names.
+    """
+    if env_id in HAND_TASKS or env_id.startswith("AdroitHand"):
+        _register_robotics()
+    if env_id in HAND_TASKS:
+        task = HAND_TASKS[env_id]
+        env = gym.make(task.base_id, max_episode_steps=max_episode_steps or task.horizon)
+        env = BinaryReward(env)
+    else:
+        try:
+            env = gym.make(env_id, max_episode_steps=max_episode_steps)
+        except gym.error.Error as e:
+            raise ValueError(
+                f"unknown environment {env_id!r}: use one of the hand tasks {sorted(HAND_TASKS)} "
+                f"or a registered gymnasium id such as 'HalfCheetah-v5' ({e})"
+            ) from None
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    return env
+
+
+def horizon(env_id: str) -> int | None:
+    """The episode length limit of `env_id` in steps, or None when the env has none."""
+    if env_id in HAND_TASKS:
+        return HAND_TASKS[env_id].horizon
+    return gym.spec(env_id).max_episode_steps
+
+
+def normalized_score(env_id: str, episode_return: float) -> float:
+    """Puts a return on a 0-100 scale.
+
+    Hand tasks: 100 * (return + horizon) / horizon, the percentage of steps on which the goal held (the convention
+    of the AWAC, IQL, Cal-QL and RLPD papers for the binary tasks). Locomotion: D4RL's
+    100 * (return - random) / (expert - random) with `LOCOMOTION_REFERENCE_RETURNS`. Other ids: NaN.
+    """
+    if env_id in HAND_TASKS:
+        h = HAND_TASKS[env_id].horizon
+        return 100.0 * (episode_return + h) / h
+    ref = LOCOMOTION_REFERENCE_RETURNS.get(env_id.split("-")[0])
+    if ref is None:
+        return float("nan")
+    return 100.0 * (episode_return - ref[0]) / (ref[1] - ref[0])
+
+
+def success_steps(env_id: str) -> int:
+    """The number of goal steps an episode must exceed to count as a success (see `HandTask`)."""
+    if env_id in HAND_TASKS:
+        return HAND_TASKS[env_id].success_steps
+    return 20 if "Pen" in env_id else 25
+
+
+def is_success(goal_steps: int, env_id: str) -> bool:
+    """hand_dapg's `evaluate_success` for one episode: the goal held on more than `success_steps(env_id)` steps."""
+    return goal_steps > success_steps(env_id)
+
+
+def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int) -> dict[str, float]:
+    """Runs `policy` for `episodes` full episodes on a fresh env and summarizes them.
+
+    Episode i is reset with seed `seed + i`, on an env of its own, so evaluation never disturbs a training env's
+    random state and is repeatable. Algorithms pass the deterministic (mean) action as `policy`.
+
+    Args:
+        policy: maps one observation, float32 array (obs_dim,), to one action (act_dim,).
+        env_id: as for `make_env`.
+        episodes: number of episodes, >= 1.
+        seed: seed of the first episode.
+
+    Returns:
+        `return_mean`, `return_std` (population std over episodes), `normalized_score` (of the mean return, see
+        `normalized_score`), `success_rate` (fraction of episodes whose goal held on more than `success_steps`
+        steps, hand_dapg's `evaluate_success`; NaN for envs without `info["success"]`), `length_mean` (steps).
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    env = make_env(env_id)
+    returns, lengths, successes = [], [], []
+    has_success = True
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        done, ep_return, ep_len, goal_steps = False, 0.0, 0, 0
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(policy(obs.astype(np.float32)))
+            done = terminated or truncated
+            ep_return += float(reward)
+            ep_len += 1
+            if "success" in info:
+                goal_steps += int(info["success"])
+            else:
+                has_success = False
+        returns.append(ep_return)
+        lengths.append(ep_len)
+        successes.append(is_success(goal_steps, env_id))
+    env.close()
+    return_mean = float(np.mean(returns))
+    return {
+        "return_mean": return_mean,
+        "return_std": float(np.std(returns)),
+        "normalized_score": normalized_score(env_id, return_mean),
+        "success_rate": float(np.mean(successes)) if has_success else float("nan"),
+        "length_mean": float(np.mean(lengths)),
+    }
