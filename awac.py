@@ -434,20 +434,22 @@ def train(args: Args) -> dict[str, float]:
     else:
         run = Path(args.checkpoint).parent
         counters, final = ckpt["counters"], ckpt["final"]
-        buffer.add(**ckpt["online_data"]) if len(ckpt["online_data"]["reward"]) else None
+        if len(ckpt["online_data"]["reward"]):
+            buffer.add(**ckpt["online_data"])
         torch.set_rng_state(ckpt["torch_rng"])
         buffer.gen.set_state(ckpt["buffer_rng"])
         with (run / "metrics.csv").open() as f:
             rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
     n_prior = len(data["rewards"])
+    first_step = counters["offline_step"] + counters["env_step"]
     logger = Logger(run, args, rows)
 
-    def save() -> None:
+    def save(name: str = "checkpoint.pt") -> None:
         n_online = min(counters["env_step"], buffer.size - n_prior)
         online = {k: v[n_prior:n_prior + n_online].cpu().numpy() for k, v in buffer.data.items()}
         _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
                             "final": final, "online_data": online, "torch_rng": torch.get_rng_state(),
-                            "buffer_rng": buffer.gen.get_state()}, run / "checkpoint.pt")
+                            "buffer_rng": buffer.gen.get_state()}, run / name)
 
     def log_eval(phase_key: str, step: int) -> dict[str, float]:
         result = evaluate_policy(agent.actor, args)
@@ -477,8 +479,9 @@ def train(args: Args) -> dict[str, float]:
                 save()
         if "offline/eval/success_rate" not in final:
             result = log_eval("env_step", 0)  # step 0 of the online phase: the offline result
-            final.update({f"offline/{k}": v for k, v in result.items()})
+            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": time.time() - start})
             save()
+            save("checkpoint_offline.pt")  # the pretrained agent, a starting point for other fine-tuning runs
 
         # Phase 2: online fine-tuning; new experience joins the same buffer.
         bar.set_description("online")
@@ -512,8 +515,8 @@ def train(args: Args) -> dict[str, float]:
 
         if "eval/success_rate" not in final:
             final.update(log_eval("env_step", counters["env_step"]))
-        total_updates = args.offline_steps + args.online_steps
-        final.update({"charts/SPS": total_updates / (time.time() - start), "wall_time_s": time.time() - start})
+        steps = args.offline_steps + args.online_steps - first_step  # done by this process (a resume does fewer)
+        final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": time.time() - start})
         save()
     except KeyboardInterrupt:
         save()  # an interrupted run keeps everything it learned; resume with --checkpoint

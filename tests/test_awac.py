@@ -1,0 +1,210 @@
+"""awac.py: loss pieces against hand-worked values, and tiny in-process runs that reach updates in both phases."""
+
+import csv
+import json
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import awac
+from conftest import ROOT, random_rollout_dataset
+from utils.datasets import save_dataset
+
+TINY = dict(batch_size=32, hidden_dims=(32, 32), eval_episodes=2, log_every=50, wandb_mode="disabled",
+            progress=False, threads=1)
+
+
+def test_softmax_weights_sum_to_batch_size_and_favor_high_advantage():
+    adv = torch.tensor([0.0, 0.5, -1.0, 2.0])
+    w = awac.awac_weights(adv, beta=0.5, weighting="softmax", max_weight=100.0)
+    assert w.sum().item() == pytest.approx(4.0)
+    expected = 4 * torch.exp(adv / 0.5) / torch.exp(adv / 0.5).sum()
+    torch.testing.assert_close(w, expected)
+    assert w.argmax().item() == 3
+
+
+def test_exp_weights_respect_their_bound():
+    adv = torch.tensor([-1.0, 0.0, 1.0, 10.0])
+    w = awac.awac_weights(adv, beta=1.0, weighting="exp", max_weight=5.0)
+    torch.testing.assert_close(w, torch.tensor([np.exp(-1.0), 1.0, np.e, 5.0], dtype=torch.float32))
+    with pytest.raises(ValueError, match="unknown weighting"):
+        awac.awac_weights(adv, 1.0, "linear", 5.0)
+
+
+def test_critic_target_bootstraps_truncation_not_termination():
+    reward = torch.tensor([-1.0, -1.0, 0.0])
+    terminated = torch.tensor([0.0, 1.0, 0.0])  # row 0 may be a truncation: it still bootstraps
+    next_q = torch.tensor([[-5.0, -5.0, -2.0], [-4.0, -6.0, -3.0]])
+    y = awac.critic_target(reward, terminated, next_q, gamma=0.9)
+    torch.testing.assert_close(y, torch.tensor([-1.0 + 0.9 * -5.0, -1.0, 0.9 * -3.0]))
+
+
+def test_shapes_and_q_clamp():
+    actor = awac.GaussianActor(5, 3, (16,), min_log_std=-6.0, max_log_std=0.0)
+    critic = awac.TwinQ(5, 3, (16,), q_max=0.0)
+    obs, action = torch.randn(7, 5), torch.rand(7, 3) * 2 - 1
+    assert actor.log_prob(obs, action).shape == (7,)
+    q = critic(obs, action)
+    assert q.shape == (2, 7) and (q <= 0).all()
+    # the two critics are independent networks, not copies
+    assert not torch.equal(critic.hidden[0].weight[0], critic.hidden[0].weight[1])
+    std = actor(obs).stddev
+    assert torch.allclose(std, torch.full_like(std, np.exp(-3.0)))  # sigmoid(0) puts log-std mid-range
+    assert actor.act(np.zeros(5), deterministic=True).shape == (3,)
+
+
+def test_update_on_a_batch_moves_the_actor_toward_high_advantage_actions():
+    torch.manual_seed(0)
+    args = awac.Args(hidden_dims=(32, 32), actor_lr=1e-2, critic_lr=1e-2, advantage_clip=None,
+                     beta=0.1)
+    agent = awac.AWAC(4, 2, args, q_max=None)
+    obs = torch.zeros(64, 4)
+    good, bad = torch.full((32, 2), 0.5), torch.full((32, 2), -0.5)
+    # terminal transitions: the critic must learn Q(good) = 0 > Q(bad) = -1, and the weights then prefer good
+    batch = {"obs": obs, "action": torch.cat([good, bad]), "reward": torch.cat([torch.zeros(32), -torch.ones(32)]),
+             "next_obs": obs, "terminated": torch.ones(64)}
+    for _ in range(200):
+        metrics = agent.update(batch)
+    assert all(np.isfinite(v) for v in metrics.values())
+    mean = agent.actor.act(np.zeros(4, dtype=np.float32), deterministic=True)
+    assert (mean > 0.4).all(), f"policy mean {mean} should approach the good action 0.5"
+    q = agent.critic(obs[:1], good[:1]).min().item(), agent.critic(obs[:1], bad[:1]).min().item()
+    assert q[0] == pytest.approx(0.0, abs=0.1) and q[1] == pytest.approx(-1.0, abs=0.1)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, small_pen_binary):
+    run_dir = tmp_path_factory.mktemp("runs")
+    _, path = small_pen_binary
+    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=150, online_steps=150, eval_every=100,
+                     save_every=100, run_dir=str(run_dir), run_name="tiny", **TINY)
+    return args, awac.train(args)
+
+
+def test_tiny_run_reaches_updates_in_both_phases_and_writes_its_files(tiny_run):
+    args, final = tiny_run
+    run = Path(final["run_dir"])
+    for name in ("config.json", "metrics.csv", "checkpoint.pt", "checkpoint_offline.pt", "final.json"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "config.json").read_text())["offline_steps"] == 150
+    assert json.loads((run / "final.json").read_text())["eval/success_rate"] == final["eval/success_rate"]
+    assert all(np.isfinite(v) for k, v in final.items() if k != "run_dir")
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    offline = [r for r in rows if r.get("charts/offline_step") and r.get("losses/critic")]
+    online = [r for r in rows if r.get("charts/env_step") and r.get("losses/critic")]
+    assert [int(r["charts/offline_step"]) for r in offline] == [50, 100, 150]
+    assert [int(r["charts/env_step"]) for r in online] == [50, 100, 150]
+    assert all(np.isfinite(float(r["losses/actor"])) for r in offline + online)
+    evals = [r for r in rows if r.get("eval/success_rate")]
+    assert len(evals) == 5  # offline 0 and 100, online 0 (= after offline), 100, and the end
+    episodes = [r for r in rows if r.get("charts/episodic_return")]
+    assert len(episodes) == 1 and float(episodes[0]["charts/episodic_length"]) == 100
+
+
+def test_parameters_change_in_each_phase(tiny_run):
+    args, final = tiny_run
+    torch.manual_seed(args.seed)
+    init = awac.AWAC(45, 24, args, q_max=0.0)  # train seeds torch the same way before building its agent
+    run = Path(final["run_dir"])
+    offline = torch.load(run / "checkpoint_offline.pt", weights_only=False)
+    end = torch.load(run / "checkpoint.pt", weights_only=False)
+    for key in ("actor", "critic", "target_critic"):
+        p0 = torch.cat([p.flatten() for p in getattr(init, key).state_dict().values()])
+        p1 = torch.cat([p.flatten() for p in offline["agent"][key].values()])
+        p2 = torch.cat([p.flatten() for p in end["agent"][key].values()])
+        assert not torch.equal(p0, p1) and not torch.equal(p1, p2), key
+    assert offline["counters"] == {"offline_step": 150, "env_step": 0}
+    assert end["counters"] == {"offline_step": 150, "env_step": 150}
+    # online experience entered the buffer, truncated at the horizon but never terminated
+    assert len(end["online_data"]["reward"]) == 150 and end["online_data"]["terminated"].sum() == 0
+    assert end["agent"]["actor_opt"]["state"] and end["agent"]["critic_opt"]["state"], "optimizer state is saved"
+
+
+def test_checkpoint_reload_gives_the_same_actions_and_eval(tiny_run):
+    args, final = tiny_run
+    run = Path(final["run_dir"])
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+    a, b = awac.AWAC(45, 24, args, 0.0), awac.AWAC(45, 24, args, 0.0)
+    a.load_state_dict(ckpt["agent"])
+    b.load_state_dict(ckpt["agent"])
+    obs = np.random.default_rng(0).normal(size=45).astype(np.float32)
+    np.testing.assert_array_equal(a.actor.act(obs, True), b.actor.act(obs, True))
+    result = awac.train(awac.Args(checkpoint=str(run / "checkpoint.pt"), eval_only=True, eval_episodes=2,
+                                  progress=False))
+    assert result["eval/return_mean"] == final["eval/return_mean"]
+
+
+def test_terminations_are_stored_and_eval_only_reproduces_a_continuous_return(tmp_path):
+    """Hopper terminates when it falls: those transitions are stored as terminated, time limits are not."""
+    path = save_dataset(random_rollout_dataset("Hopper-v5", episodes=10, seed=0), tmp_path / "hopper.npz")
+    args = awac.Args(env_id="Hopper-v5", dataset=str(path), offline_steps=60, online_steps=300, eval_every=1000,
+                     save_every=1000, run_dir=str(tmp_path), run_name="hopper", **{**TINY, "eval_episodes": 1})
+    final = awac.train(args)
+    ckpt = torch.load(tmp_path / "hopper" / "checkpoint.pt", weights_only=False)
+    terminated = ckpt["online_data"]["terminated"]
+    assert terminated.sum() >= 2, "random hopper episodes end by falling"
+    with (tmp_path / "hopper" / "metrics.csv").open() as f:
+        ends = [int(float(r["charts/env_step"])) for r in csv.DictReader(f) if r.get("charts/episodic_return")]
+    assert np.flatnonzero(terminated).tolist() == [e - 1 for e in ends]
+    again = awac.train(awac.Args(checkpoint=str(tmp_path / "hopper" / "checkpoint.pt"), eval_only=True,
+                                 eval_episodes=1, progress=False))
+    assert again["eval/return_mean"] == final["eval/return_mean"] and final["eval/return_mean"] != 0
+
+
+def test_same_seed_same_result(tmp_path, small_pen_binary):
+    _, path = small_pen_binary
+    results = [awac.train(awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=40, online_steps=40,
+                                    eval_every=1000, save_every=1000, run_dir=str(tmp_path), run_name=f"r{i}",
+                                    **{**TINY, "log_every": 20})) for i in range(2)]
+    for r in results:
+        r.pop("run_dir"), r.pop("wall_time_s"), r.pop("charts/SPS"), r.pop("offline/wall_time_s")
+    assert results[0] == results[1]
+    losses = []
+    for i in range(2):
+        with (tmp_path / f"r{i}" / "metrics.csv").open() as f:
+            losses.append([(r["losses/critic"], r["losses/actor"]) for r in csv.DictReader(f) if r["losses/critic"]])
+    assert len(losses[0]) == 4 and losses[0] == losses[1]
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, small_pen_binary, monkeypatch):
+    _, path = small_pen_binary
+    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=120, eval_every=1000,
+                     save_every=1000, run_dir=str(tmp_path), run_name="resume", **TINY)
+    real_update, calls = awac.AWAC.update, {"n": 0}
+
+    def interrupting_update(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 100:  # 40 steps into the online phase
+            raise KeyboardInterrupt
+        return real_update(self, batch)
+
+    monkeypatch.setattr(awac.AWAC, "update", interrupting_update)
+    with pytest.raises(KeyboardInterrupt):
+        awac.train(args)
+    monkeypatch.setattr(awac.AWAC, "update", real_update)
+    ckpt = torch.load(tmp_path / "resume" / "checkpoint.pt", weights_only=False)
+    assert ckpt["counters"] == {"offline_step": 60, "env_step": 39}
+    final = awac.train(awac.Args(checkpoint=str(tmp_path / "resume" / "checkpoint.pt"), progress=False))
+    assert final["run_dir"] == str(tmp_path / "resume")
+    end = torch.load(tmp_path / "resume" / "checkpoint.pt", weights_only=False)
+    assert end["counters"] == {"offline_step": 60, "env_step": 120}
+    assert len(end["online_data"]["reward"]) == 120
+
+
+def test_bad_dataset_for_the_env_fails_before_training(tmp_path, door_human):
+    with pytest.raises(ValueError, match="expects 45"):
+        awac.train(awac.Args(env_id="pen-binary", dataset="door-human", run_dir=str(tmp_path), **TINY))
+    assert not any(tmp_path.iterdir()), "no run directory for a run that never started"
+
+
+def test_help_lists_every_field():
+    out = subprocess.run([sys.executable, "awac.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    for f in fields(awac.Args):
+        assert "--" + f.name.replace("_", "-") in out, f.name
