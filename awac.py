@@ -334,6 +334,12 @@ class ReplayBuffer:
         idx = torch.randint(self.size, (batch_size,), generator=self.gen, device=self.gen.device)
         return {k: v[idx] for k, v in self.data.items()}
 
+    def last(self, n: int) -> dict[str, np.ndarray]:
+        """The last min(n, size) transitions added, oldest first (what a checkpoint keeps of online experience)."""
+        n = min(n, self.size)
+        idx = (self.pos - n + torch.arange(n)) % self.capacity
+        return {k: v[idx].cpu().numpy() for k, v in self.data.items()}
+
 
 # ----------------------------------------------------------------------------------------------- logging
 class Logger:
@@ -440,15 +446,13 @@ def train(args: Args) -> dict[str, float]:
         buffer.gen.set_state(ckpt["buffer_rng"])
         with (run / "metrics.csv").open() as f:
             rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
-    n_prior = len(data["rewards"])
     first_step = counters["offline_step"] + counters["env_step"]
     logger = Logger(run, args, rows)
 
     def save(name: str = "checkpoint.pt") -> None:
-        n_online = min(counters["env_step"], buffer.size - n_prior)
-        online = {k: v[n_prior:n_prior + n_online].cpu().numpy() for k, v in buffer.data.items()}
         _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
-                            "final": final, "online_data": online, "torch_rng": torch.get_rng_state(),
+                            "final": final, "online_data": buffer.last(counters["env_step"]),
+                            "torch_rng": torch.get_rng_state(),
                             "buffer_rng": buffer.gen.get_state()}, run / name)
 
     def log_eval(phase_key: str, step: int) -> dict[str, float]:

@@ -1,0 +1,553 @@
+"""AWR: advantage-weighted regression, with prior data (the on-policy-style baseline of the AWAC paper).
+
+Paper: Peng, Kumar, Zhang, Levine 2019, "Advantage-Weighted Regression: Simple and Scalable Off-Policy
+Reinforcement Learning", arXiv:1910.00177, Algorithm 1. Code followed: xbpeng/awr (`learning/awr_agent.py`,
+`learning/rl_agent.py`, `awr_configs.py`). The AWAC paper (arXiv:2006.09359, Sec. 5.1) runs it with the prior
+data in its buffer ("AWR with prior data").
+
+One AWR iteration (Algorithm 1), on a FIFO buffer D of recent trajectories:
+    returns   G_t = r_t + gamma * ((1 - lambda) * V(s_t+1) + lambda * G_t+1)     (TD(lambda), awr_agent._compute_return)
+              at an episode's last step: G_T = r_T + gamma * (1 - terminated) * V(s_T+1): a time limit bootstraps,
+              a true terminal does not (awr_agent._compute_batch_vals)
+    value     critic_steps SGD steps on 0.5 * E[((G - V(s)) / scale)^2], scale = 1 / (1 - gamma)
+    advantage A = G - V(s) with G recomputed from the updated V; A normalized to mean 0, std 1 over D
+    policy    actor_steps SGD steps on -E[w * log pi(a|s)] + 10 * action-bound penalty,  w = min(exp(A / beta), max_weight)
+Policy: Gaussian with a linear mean and a FIXED std (`action_std`), on standardized observations; the bound
+penalty 0.5 * sum(max(mu - 1, 0)^2 + max(-1 - mu, 0)^2) keeps the mean inside the action range.
+
+Phases: offline, ceil(offline_steps / actor_steps) iterations on the prior data alone; online, each iteration first
+collects at least `samples_per_iter` environment steps in whole episodes, and its step counts scale with the new
+samples (critic_steps * new / samples_per_iter, as the code does).
+
+Defaults and their source (awr_configs.py, the values shared by all MuJoCo tasks unless said): samples per iteration
+2048, buffer 50,000, 200 critic and 1000 actor steps per iteration, batch 256, gamma 0.99, lambda 0.95, beta 1.0,
+weight clip 20, SGD with momentum 0.9, critic lr 1e-2, actor lr 5e-5 and action std 0.2 (the Ant and Humanoid
+values: high-dimensional actions, like the hand's), 128-64 ReLU networks, actor output initialized at scale 0.01.
+
+Deviations: the observation normalizer is fitted once, on the prior data (or the first batch of samples without
+prior data); the code refits it over the first 300,000 samples. The buffer starts with all the prior data even when
+it exceeds `buffer_size` (door-binary holds 106,729 transitions), and online samples then replace the oldest rows;
+actions stored are clipped to the action space. PyTorch instead of TensorFlow; Xavier initialization as in the code.
+
+Run:  python awr.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
+Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,bound}, values/{value_mean,return_mean,
+advantage_std,weight_mean,weight_max,clipped_fraction}, eval/{return_mean,return_std,normalized_score,success_rate},
+charts/{offline_step,env_step,iteration,SPS,episodic_return,episodic_length}.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from tqdm.auto import tqdm
+
+from utils.datasets import load_dataset
+from utils.envs import evaluate, make_env
+
+
+@dataclass
+class Args:
+    # Experiment and logging
+    seed: int = 0
+    """seed of torch, numpy, the environment and the minibatch sampling"""
+    device: str = "cpu"
+    """torch device, e.g. cpu or cuda"""
+    threads: int = 0
+    """torch CPU threads (0: torch's default); give parallel runs 1 each"""
+    run_dir: str = "runs"
+    """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
+    run_name: str | None = None
+    """name of the run's directory (default: <env_id>__awr__<seed>__<unix time>)"""
+    wandb_mode: Literal["online", "offline", "disabled"] = "offline"
+    """Weights & Biases mode: offline needs no account (upload later with `wandb sync`)"""
+    wandb_project: str = "awac"
+    """W&B project"""
+    wandb_group: str | None = None
+    """W&B group, e.g. an experiment name"""
+    log_every: int = 1
+    """log training metrics every this many AWR iterations"""
+    progress: bool = True
+    """show a progress bar"""
+
+    # Data and environment
+    env_id: str = "door-binary"
+    """a hand task (pen-binary, door-binary, relocate-binary, hammer-binary) or a gymnasium id"""
+    dataset: str | None = None
+    """dataset id or .npz/.hdf5 path (default: the env's own); `none` for AWR from scratch"""
+    dataset_seed: int = 0
+    """seed the generated dataset was built with (all training seeds share one dataset, as in the paper)"""
+    data_dir: str | None = None
+    """cache of generated datasets (default: $AWAC_DATA_DIR or ~/.cache/awac/datasets)"""
+
+    # Algorithm
+    offline_steps: int = 25_000
+    """policy updates on the prior data alone, in iterations of actor_steps (ignored with --dataset none)"""
+    online_steps: int = 500_000
+    """environment steps, collected in batches of samples_per_iter"""
+    samples_per_iter: int = 2048
+    """new environment steps per online iteration (whole episodes, so slightly more)"""
+    buffer_size: int = 50_000
+    """FIFO buffer of the most recent transitions (it starts with all the prior data, even if larger)"""
+    critic_steps: int = 200
+    """value-function SGD steps per iteration"""
+    actor_steps: int = 1000
+    """policy SGD steps per iteration"""
+    batch_size: int = 256
+    """transitions per SGD step"""
+    hidden_dims: tuple[int, ...] = (128, 64)
+    """hidden layer sizes of the policy and the value function"""
+    actor_lr: float = 5e-5
+    """policy SGD learning rate"""
+    critic_lr: float = 1e-2
+    """value SGD learning rate"""
+    momentum: float = 0.9
+    """SGD momentum of both"""
+    gamma: float = 0.99
+    """discount"""
+    td_lambda: float = 0.95
+    """lambda of the TD(lambda) returns"""
+    beta: float = 1.0
+    """temperature of the weights exp(A / beta) on normalized advantages"""
+    max_weight: float = 20.0
+    """upper clip of the weights"""
+    action_std: float = 0.2
+    """fixed standard deviation of the Gaussian policy"""
+    bound_loss_weight: float = 10.0
+    """weight of the penalty on policy means outside [-1, 1]"""
+
+    # Evaluation and checkpoints
+    eval_every: int = 10_000
+    """evaluate every this many steps of each phase (at the first iteration past each multiple, at each phase's
+    start and at the end)"""
+    eval_episodes: int = 10
+    """episodes per evaluation, deterministic (mean) actions"""
+    save_every: int = 50_000
+    """write checkpoint.pt every this many steps of each phase (and at the end)"""
+    checkpoint: str | None = None
+    """checkpoint.pt to resume training from (in its own run directory), or to evaluate with --eval-only"""
+    eval_only: bool = False
+    """only evaluate the policy of --checkpoint"""
+
+
+# ----------------------------------------------------------------------------------------------- networks
+def mlp(in_dim: int, out_dim: int, hidden_dims: tuple[int, ...]) -> nn.Sequential:
+    """ReLU MLP: (..., in_dim) -> (..., out_dim)."""
+    layers, d = [], in_dim
+    for h in hidden_dims:
+        layers += [nn.Linear(d, h), nn.ReLU()]
+        d = h
+    return nn.Sequential(*layers, nn.Linear(d, out_dim))
+
+
+class Normalizer(nn.Module):
+    """Standardizes observations, (..., obs_dim) -> (..., obs_dim), with statistics fitted once by `fit`."""
+
+    def __init__(self, obs_dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(obs_dim))
+        self.register_buffer("std", torch.ones(obs_dim))
+
+    def fit(self, obs: np.ndarray) -> None:
+        self.mean.copy_(torch.as_tensor(obs.mean(0)))
+        self.std.copy_(torch.as_tensor(np.maximum(obs.std(0), 1e-2)))  # constant features must not explode
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return (obs - self.mean) / self.std
+
+
+def awr_mlp(in_dim: int, out_dim: int, hidden_dims: tuple[int, ...], out_scale: float = 1.0) -> nn.Sequential:
+    """`mlp` with Xavier-uniform weights and zero biases (AWR's net_util), the last layer scaled by `out_scale`."""
+    net = mlp(in_dim, out_dim, hidden_dims)
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    net[-1].weight.data.mul_(out_scale)
+    return net
+
+
+class FixedStdActor(nn.Module):
+    """pi(a|s) = N(f(normalize(s)), action_std^2 I): a linear-output mean and a fixed std (AWR's rl_agent)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], action_std: float,
+                 normalizer: Normalizer):
+        super().__init__()
+        self.normalizer = normalizer
+        self.net = awr_mlp(obs_dim, act_dim, hidden_dims, out_scale=0.01)
+        self.action_std = action_std
+
+    def forward(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        """obs (B, obs_dim) -> a Normal over (B, act_dim)."""
+        mean = self.net(self.normalizer(obs))
+        return torch.distributions.Normal(mean, torch.full_like(mean, self.action_std), validate_args=False)
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log pi(action|obs), summed over action dimensions: (B,)."""
+        return self(obs).log_prob(action).sum(-1)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        """One action (act_dim,) for one observation (obs_dim,): the mean, or a sample."""
+        dist = self(torch.as_tensor(obs, dtype=torch.float32, device=self.normalizer.mean.device))
+        return (dist.mean if deterministic else dist.sample()).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------------------------- losses, update
+def td_lambda_returns(reward: np.ndarray, next_value: np.ndarray, terminated: np.ndarray, episode_end: np.ndarray,
+                      gamma: float, td_lambda: float) -> np.ndarray:
+    """TD(lambda) returns (N,) of consecutive transitions (N,) (awr_agent._compute_return):
+    G_t = r_t + gamma * ((1 - lambda) * V(s_t+1) + lambda * G_t+1) inside an episode, and
+    G_t = r_t + gamma * (1 - terminated_t) * V(s_t+1) at an episode's last transition (time limit: bootstrap)."""
+    returns = np.empty(len(reward), dtype=np.float64)
+    next_return = 0.0
+    for t in range(len(reward) - 1, -1, -1):
+        if episode_end[t]:
+            next_return = reward[t] + gamma * (1.0 - terminated[t]) * next_value[t]
+        else:
+            next_return = reward[t] + gamma * ((1.0 - td_lambda) * next_value[t] + td_lambda * next_return)
+        returns[t] = next_return
+    return returns.astype(np.float32)
+
+
+def advantage_weights(advantage: np.ndarray, beta: float, max_weight: float) -> np.ndarray:
+    """w = min(exp(A_n / beta), max_weight), A_n the advantages (N,) standardized over the buffer (awr_agent.
+    _calc_adv, _calc_adv_weights)."""
+    normalized = (advantage - advantage.mean()) / (advantage.std() + 1e-5)
+    return np.minimum(np.exp(normalized / beta), max_weight).astype(np.float32)
+
+
+def bound_loss(mean: torch.Tensor) -> torch.Tensor:
+    """0.5 * E[sum_k max(mu_k - 1, 0)^2 + max(-1 - mu_k, 0)^2]: zero while the mean stays in [-1, 1]."""
+    return 0.5 * (F.relu(mean - 1.0) ** 2 + F.relu(-1.0 - mean) ** 2).sum(-1).mean()
+
+
+class AWR:
+    """Normalizer, policy, value function and their SGD optimizers; `iteration(buffer, ...)` is one AWR iteration,
+    built from `critic_update(batch)` and `actor_update(batch)`."""
+
+    def __init__(self, obs_dim: int, act_dim: int, args: Args):
+        self.args = args
+        self.normalizer = Normalizer(obs_dim).to(args.device)
+        self.actor = FixedStdActor(obs_dim, act_dim, args.hidden_dims, args.action_std, self.normalizer)
+        self.critic = awr_mlp(obs_dim, 1, args.hidden_dims)
+        self.actor.to(args.device), self.critic.to(args.device)
+        self.value_scale = 1.0 / (1.0 - args.gamma)  # the critic predicts V / scale (AWR's value normalizer)
+        self.actor_opt = torch.optim.SGD(self.actor.net.parameters(), args.actor_lr, momentum=args.momentum)
+        self.critic_opt = torch.optim.SGD(self.critic.parameters(), args.critic_lr, momentum=args.momentum)
+        self.gen = torch.Generator(args.device).manual_seed(args.seed)
+
+    @torch.no_grad()
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        """V(s) for observations (N, obs_dim) -> (N,), in chunks."""
+        out = [self.critic(self.normalizer(torch.as_tensor(obs[i:i + 65536], device=self.args.device)))
+               for i in range(0, len(obs), 65536)]
+        return (torch.cat(out).squeeze(-1) * self.value_scale).cpu().numpy()
+
+    def critic_update(self, batch: dict[str, torch.Tensor]) -> float:
+        """One SGD step on 0.5 * E[((G - V(s)) / scale)^2] for a batch of obs (B, obs_dim), return (B,)."""
+        v = self.critic(self.normalizer(batch["obs"])).squeeze(-1)
+        loss = 0.5 * ((batch["return"] / self.value_scale - v) ** 2).mean()
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_opt.step()
+        return loss.item()
+
+    def actor_update(self, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+        """One SGD step on -E[w * log pi(a|s)] + bound_loss_weight * bound_loss for obs, action, weight (B, ...)."""
+        dist = self.actor(batch["obs"])
+        loss = -(batch["weight"] * dist.log_prob(batch["action"]).sum(-1)).mean()
+        bound = bound_loss(dist.mean)
+        self.actor_opt.zero_grad(set_to_none=True)
+        (loss + self.args.bound_loss_weight * bound).backward()
+        self.actor_opt.step()
+        return loss.item(), bound.item()
+
+    def _batches(self, n: int, steps: int, columns: dict[str, np.ndarray]):
+        tensors = {k: torch.as_tensor(v, device=self.args.device) for k, v in columns.items()}
+        for _ in range(steps):
+            idx = torch.randint(n, (self.args.batch_size,), generator=self.gen, device=self.gen.device)
+            yield {k: v[idx] for k, v in tensors.items()}
+
+    def returns(self, data: dict[str, np.ndarray]) -> np.ndarray:
+        """TD(lambda) returns of the whole buffer under the current value function."""
+        a = self.args
+        return td_lambda_returns(data["reward"], self.value(data["next_obs"]), data["terminated"],
+                                 data["episode_end"], a.gamma, a.td_lambda)
+
+    def iteration(self, data: dict[str, np.ndarray], critic_steps: int, actor_steps: int) -> dict[str, float]:
+        """Fits V to TD(lambda) returns for `critic_steps`, then the policy to advantage-weighted actions for
+        `actor_steps`, on the buffer's columns (N, ...). Returns the iteration's statistics."""
+        n = len(data["reward"])
+        critic_losses = [self.critic_update(b) for b in
+                         self._batches(n, critic_steps, {"obs": data["obs"], "return": self.returns(data)})]
+        returns, values = self.returns(data), self.value(data["obs"])
+        advantage = returns - values
+        weights = advantage_weights(advantage, self.args.beta, self.args.max_weight)
+        actor_losses = [self.actor_update(b) for b in self._batches(
+            n, actor_steps, {"obs": data["obs"], "action": data["action"], "weight": weights})]
+        return {
+            "losses/critic": float(np.mean(critic_losses)) if critic_losses else float("nan"),
+            "losses/actor": float(np.mean([l[0] for l in actor_losses])) if actor_losses else float("nan"),
+            "losses/bound": float(np.mean([l[1] for l in actor_losses])) if actor_losses else float("nan"),
+            "values/value_mean": float(values.mean()), "values/return_mean": float(returns.mean()),
+            "values/advantage_std": float(advantage.std()), "values/weight_mean": float(weights.mean()),
+            "values/weight_max": float(weights.max()),
+            "values/clipped_fraction": float((weights >= self.args.max_weight).mean()),
+        }
+
+    def state_dict(self) -> dict:
+        return {k: getattr(self, k).state_dict() for k in ("normalizer", "actor", "critic", "actor_opt", "critic_opt")}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, v in state.items():
+            getattr(self, k).load_state_dict(v)
+
+
+# ----------------------------------------------------------------------------------------------- buffer
+class TrajectoryBuffer:
+    """FIFO buffer of consecutive transitions (obs, action, reward, next_obs, terminated, episode_end) as numpy
+    arrays; capacity max(buffer_size, prior data), the oldest rows leaving first."""
+
+    KEYS = ("obs", "action", "reward", "next_obs", "terminated", "episode_end")
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.data: dict[str, np.ndarray] = {}
+
+    def add(self, **columns: np.ndarray) -> None:
+        """Appends n consecutive transitions, each column (n, ...), and drops the oldest rows beyond capacity."""
+        cols = {k: np.asarray(columns[k], dtype=np.float32) for k in self.KEYS}
+        self.data = {k: np.concatenate([self.data[k], v]) if self.data else v for k, v in cols.items()}
+        self.data = {k: v[-self.capacity:] for k, v in self.data.items()}
+
+    def __len__(self) -> int:
+        return len(self.data["reward"]) if self.data else 0
+
+    def last(self, n: int) -> dict[str, np.ndarray]:
+        """The last min(n, len) transitions, oldest first (what a checkpoint keeps of online experience)."""
+        return {k: v[len(self) - min(n, len(self)):] for k, v in self.data.items()}
+
+
+# ----------------------------------------------------------------------------------------------- logging
+class Logger:
+    """Writes every logged row to W&B (unless disabled) and to <run>/metrics.csv, whose header grows with new keys."""
+
+    def __init__(self, run: Path, args: Args, resume_rows: list[dict] | None = None):
+        self.path, self.rows = run / "metrics.csv", resume_rows or []
+        self.keys: list[str] = list(dict.fromkeys(k for r in self.rows for k in r))
+        self.wandb = None
+        if args.wandb_mode != "disabled":
+            import wandb  # only needed when logging to W&B
+
+            self.wandb = wandb.init(project=args.wandb_project, group=args.wandb_group, name=run.name,
+                                    config=asdict(args), dir=str(run), mode=args.wandb_mode, id=run.name,
+                                    resume="allow")
+
+    def log(self, row: dict[str, float], step: int) -> None:
+        self.rows.append(row)
+        if self.wandb:
+            self.wandb.log(row, step=step)
+        if all(k in self.keys for k in row):
+            with self.path.open("a", newline="") as f:
+                csv.DictWriter(f, self.keys).writerow(row)
+            return
+        self.keys += [k for k in row if k not in self.keys]
+        with self.path.open("w", newline="") as f:
+            w = csv.DictWriter(f, self.keys)
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def close(self) -> None:
+        if self.wandb:
+            self.wandb.finish()
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------- train
+def evaluate_policy(actor: FixedStdActor, args: Args) -> dict[str, float]:
+    """`utils.envs.evaluate` with the mean action, returned under eval/ keys. Seeds differ from training's."""
+    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
+                      seed=args.seed + 1_000_000)
+    return {f"eval/{k}": v for k, v in result.items()}
+
+
+def train(args: Args) -> dict[str, float]:
+    """Runs AWR: iterations on the prior data alone until `offline_steps` policy updates, then online iterations
+    that each collect `samples_per_iter` environment steps first, until `online_steps`. Returns the final metrics
+    (also in <run>/final.json): `offline/eval/*` before the online phase, `eval/*` at the end, `charts/SPS`
+    (policy and value updates plus environment steps per second), `wall_time_s`, `run_dir`.
+
+    Raises:
+        ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
+    """
+    start = time.time()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None
+    if ckpt is not None:
+        keep = {k: getattr(args, k) for k in ("checkpoint", "eval_only", "device", "threads", "progress",
+                                             "wandb_mode", "eval_episodes")}
+        args = Args(**{**ckpt["args"], **keep})
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    env = make_env(args.env_id, seed=args.seed)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    agent = AWR(obs_dim, act_dim, args)
+    if ckpt is not None:
+        agent.load_state_dict(ckpt["agent"])
+    if args.eval_only:
+        if ckpt is None:
+            raise ValueError("--eval-only needs --checkpoint PATH")
+        result = evaluate_policy(agent.actor, args)
+        print(json.dumps(result, indent=2))
+        return result
+
+    dataset = args.dataset or args.env_id
+    from_scratch = dataset.lower() == "none"
+    buffer = TrajectoryBuffer(args.buffer_size)
+    if not from_scratch:
+        data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
+                            progress=args.progress)
+        buffer.capacity = max(args.buffer_size, len(data["rewards"]))
+        buffer.add(obs=data["observations"], action=data["actions"], reward=data["rewards"],
+                   next_obs=data["next_observations"], terminated=data["terminals"],
+                   episode_end=data["terminals"] | data["timeouts"] | (np.arange(len(data["rewards"])) ==
+                                                                      len(data["rewards"]) - 1))
+        if ckpt is None:
+            agent.normalizer.fit(data["observations"])
+    offline_iters = 0 if from_scratch else math.ceil(args.offline_steps / args.actor_steps)
+
+    if ckpt is None:
+        run = Path(args.run_dir) / (args.run_name or f"{args.env_id}__awr__{args.seed}__{int(time.time())}")
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.json").write_text(json.dumps(asdict(args), indent=2))
+        counters = {"iteration": 0, "offline_step": 0, "env_step": 0}
+        final: dict[str, float] = {}
+        rows = None
+    else:
+        run = Path(args.checkpoint).parent
+        counters, final = ckpt["counters"], ckpt["final"]
+        if len(ckpt["online_data"]["reward"]):
+            buffer.add(**ckpt["online_data"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        agent.gen.set_state(ckpt["batch_rng"])
+        with (run / "metrics.csv").open() as f:
+            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    first_step = counters["offline_step"] + counters["env_step"]
+    logger = Logger(run, args, rows)
+
+    def save(name: str = "checkpoint.pt") -> None:
+        _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
+                            "final": final, "online_data": buffer.last(counters["env_step"]),
+                            "torch_rng": torch.get_rng_state(), "batch_rng": agent.gen.get_state()}, run / name)
+
+    def log_eval(phase_key: str, step: int) -> dict[str, float]:
+        result = evaluate_policy(agent.actor, args)
+        logger.log({**result, f"charts/{phase_key}": step}, counters["offline_step"] + counters["env_step"])
+        bar.set_postfix(success=f"{result['eval/success_rate']:.2f}", score=f"{result['eval/normalized_score']:.1f}")
+        return result
+
+    def after_iteration(phase_key: str, before: int, metrics: dict[str, float], n_steps: int, n_total: int) -> None:
+        step = counters[phase_key]
+        counters["iteration"] += 1
+        bar.update(step - before)
+        if counters["iteration"] % args.log_every == 0:
+            sps = n_steps / (time.time() - tick)
+            logger.log({**metrics, f"charts/{phase_key}": step, "charts/iteration": counters["iteration"],
+                        "charts/SPS": sps}, counters["offline_step"] + counters["env_step"])
+        if step // args.eval_every > before // args.eval_every and step < n_total:
+            log_eval(phase_key, step)
+        if step // args.save_every > before // args.save_every:
+            save()
+
+    total_offline = offline_iters * args.actor_steps
+    bar = tqdm(total=total_offline + args.online_steps, initial=first_step,
+               disable=None if args.progress else True, desc="offline")
+    try:
+        # Phase 1: AWR iterations on the prior data alone.
+        if first_step == 0 and offline_iters > 0:
+            log_eval("offline_step", 0)
+        while counters["offline_step"] < total_offline:
+            tick, before = time.time(), counters["offline_step"]
+            metrics = agent.iteration(buffer.data, args.critic_steps, args.actor_steps)
+            counters["offline_step"] += args.actor_steps
+            after_iteration("offline_step", before, metrics, args.critic_steps + args.actor_steps, total_offline)
+        if "offline/eval/success_rate" not in final:
+            result = log_eval("env_step", 0)  # step 0 of the online phase: the offline result
+            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": time.time() - start})
+            save()
+            save("checkpoint_offline.pt")  # the pretrained agent, a starting point for other fine-tuning runs
+
+        # Phase 2: each iteration collects whole episodes with the stochastic policy, then updates on the buffer.
+        bar.set_description("online")
+        while counters["env_step"] < args.online_steps:
+            tick, before = time.time(), counters["env_step"]
+            cols: dict[str, list] = {k: [] for k in TrajectoryBuffer.KEYS}
+            obs, _ = env.reset(seed=args.seed + counters["env_step"])
+            ep_return, ep_len, done = 0.0, 0, False
+            while not done or counters["env_step"] - before < args.samples_per_iter:
+                if done:
+                    obs, _ = env.reset()
+                    ep_return, ep_len = 0.0, 0
+                action = np.clip(agent.actor.act(obs.astype(np.float32), deterministic=False), -1.0, 1.0)
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                counters["env_step"] += 1
+                ep_return, ep_len = ep_return + float(reward), ep_len + 1
+                done = terminated or truncated
+                last = counters["env_step"] >= args.online_steps  # the budget cuts the episode: bootstrap it
+                for k, v in zip(TrajectoryBuffer.KEYS, (obs, action, reward, next_obs, terminated, done or last)):
+                    cols[k].append(v)
+                obs = next_obs
+                if done:
+                    logger.log({"charts/episodic_return": ep_return, "charts/episodic_length": ep_len,
+                                "charts/env_step": counters["env_step"]},
+                               counters["offline_step"] + counters["env_step"])
+                if last:
+                    break
+            new = counters["env_step"] - before
+            if from_scratch and counters["iteration"] == 0:
+                agent.normalizer.fit(np.asarray(cols["obs"], dtype=np.float32))
+            buffer.add(**{k: np.asarray(v) for k, v in cols.items()})
+            critic_steps = math.ceil(args.critic_steps * new / args.samples_per_iter)
+            actor_steps = math.ceil(args.actor_steps * new / args.samples_per_iter)
+            metrics = agent.iteration(buffer.data, critic_steps, actor_steps)
+            after_iteration("env_step", before, metrics, critic_steps + actor_steps + new, args.online_steps)
+
+        if "eval/success_rate" not in final:
+            final.update(log_eval("env_step", counters["env_step"]))
+        steps = counters["offline_step"] + counters["env_step"] - first_step
+        final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": time.time() - start})
+        save()
+    except KeyboardInterrupt:
+        save()  # an interrupted run keeps everything it learned; resume with --checkpoint
+        raise
+    finally:
+        bar.close()
+        logger.close()
+        env.close()
+    final["run_dir"] = str(run)
+    (run / "final.json").write_text(json.dumps(final, indent=2))
+    return final
+
+
+if __name__ == "__main__":
+    train(tyro.cli(Args))

@@ -1,0 +1,539 @@
+"""SAC and SAC from demonstrations (SACfD): the off-policy baselines of the AWAC paper's Figure 3.
+
+Papers: Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications" (arXiv:1812.05905), Algorithm 1 with
+automatic entropy tuning; Vecerik et al. 2017 (arXiv:1707.08817) for placing demonstrations in the replay buffer;
+Nair et al. 2020 (AWAC, arXiv:2006.09359) Sec. 5.1 for the three variants compared on the hand tasks. Code
+followed: CleanRL `sac_continuous_action.py` (networks, squashing, temperature loss).
+
+Equations (s, a, r, s' from the buffer; a~ a fresh reparameterized sample a~ = tanh(mu + sigma * eps)):
+    critic       L(Q_i) = E[(Q_i(s, a) - y)^2],
+                 y = r + gamma * (1 - terminated) * (min_j Q'_j(s', a~') - alpha * log pi(a~'|s'))
+    actor        L(pi) = E[alpha * log pi(a~|s) - min_i Q_i(s, a~)]
+    temperature  L(alpha) = E[-alpha * (log pi(a~|s) + target_entropy)],  target_entropy = -act_dim
+    log pi(a|s) = log N(u; mu, sigma) - sum_k log(1 - tanh(u_k)^2),  a = tanh(u)   (SAC paper, eq. 26)
+    BC pretraining (SACfD pretrain): L(pi) = -E[log pi(a|s)] on the prior data, a clipped into (-1, 1).
+
+Variants (AWAC paper, Fig. 3):
+    SAC                python sac_fd.py --dataset none
+    SACfD              python sac_fd.py                         (prior data in the buffer, offline updates first)
+    SACfD (pretrain)   python sac_fd.py --bc-pretrain-steps 25000
+Defaults and their source: lr 3e-4 for actor, critics and temperature, batch 256, tau 5e-3, gamma 0.99, 2x256
+networks, target entropy -act_dim, initial alpha 1, one update per env step, actor updated every step (SAC paper
+Table 1 and Algorithm 1); log-std squashed into [-5, 2] (CleanRL); 5000 uniform-random steps before learning from
+scratch (CleanRL learning_starts). Offline updates on the prior data: 25,000, matching AWAC's pretraining budget
+so that the two differ only in their updates.
+
+Deviations: CleanRL updates the actor every 2nd step with a Q learning rate of 1e-3; we follow the paper (every
+step, 3e-4). No priority replay of demonstrations (DDPGfD): prior data and online data are sampled uniformly, as
+in the AWAC paper's SACfD. Twin critics run as one batched ensemble.
+
+Run:  python sac_fd.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
+Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,alpha,bc}, values/{q_mean,q_std,target_q_mean,
+alpha,entropy,log_prob_mean}, eval/{return_mean,return_std,normalized_score,success_rate},
+charts/{bc_step,offline_step,env_step,SPS,episodic_return,episodic_length}.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from tqdm.auto import tqdm
+
+from utils.datasets import load_dataset
+from utils.envs import evaluate, make_env
+
+
+@dataclass
+class Args:
+    # Experiment and logging
+    seed: int = 0
+    """seed of torch, numpy, the environment and the buffer sampling"""
+    device: str = "cpu"
+    """torch device, e.g. cpu or cuda"""
+    threads: int = 0
+    """torch CPU threads (0: torch's default); give parallel runs 1 each"""
+    run_dir: str = "runs"
+    """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
+    run_name: str | None = None
+    """name of the run's directory (default: <env_id>__sac_fd__<seed>__<unix time>)"""
+    wandb_mode: Literal["online", "offline", "disabled"] = "offline"
+    """Weights & Biases mode: offline needs no account (upload later with `wandb sync`)"""
+    wandb_project: str = "awac"
+    """W&B project"""
+    wandb_group: str | None = None
+    """W&B group, e.g. an experiment name"""
+    log_every: int = 1000
+    """log training metrics every this many steps (updates offline, env steps online)"""
+    progress: bool = True
+    """show a progress bar"""
+
+    # Data and environment
+    env_id: str = "door-binary"
+    """a hand task (pen-binary, door-binary, relocate-binary, hammer-binary) or a gymnasium id"""
+    dataset: str | None = None
+    """dataset id or .npz/.hdf5 path (default: the env's own); `none` for SAC from scratch"""
+    dataset_seed: int = 0
+    """seed the generated dataset was built with (all training seeds share one dataset, as in the paper)"""
+    data_dir: str | None = None
+    """cache of generated datasets (default: $AWAC_DATA_DIR or ~/.cache/awac/datasets)"""
+
+    # Algorithm
+    offline_steps: int = 25_000
+    """SAC updates on the prior data before any interaction (ignored with --dataset none)"""
+    online_steps: int = 500_000
+    """environment steps of online training, one update each"""
+    bc_pretrain_steps: int = 0
+    """maximum-likelihood updates of the actor on the prior data before any SAC update (SACfD pretrain)"""
+    learning_starts: int = 5000
+    """with --dataset none: uniform-random actions and no updates for this many first env steps (CleanRL)"""
+    batch_size: int = 256
+    """transitions per update"""
+    hidden_dims: tuple[int, ...] = (256, 256)
+    """hidden layer sizes of actor and critics"""
+    actor_lr: float = 3e-4
+    """actor Adam learning rate"""
+    critic_lr: float = 3e-4
+    """critic Adam learning rate"""
+    alpha_lr: float = 3e-4
+    """temperature Adam learning rate"""
+    gamma: float = 0.99
+    """discount"""
+    tau: float = 5e-3
+    """Polyak averaging rate of the target critics"""
+    init_alpha: float = 1.0
+    """initial entropy temperature"""
+    autotune: bool = True
+    """tune alpha toward the target entropy -act_dim; else keep init_alpha"""
+    buffer_size: int = 1_000_000
+    """replay buffer capacity, prior data included (oldest transitions are overwritten first)"""
+
+    # Evaluation and checkpoints
+    eval_every: int = 10_000
+    """evaluate every this many steps of each phase (and at the start of each and at the end)"""
+    eval_episodes: int = 10
+    """episodes per evaluation, deterministic (mean) actions"""
+    save_every: int = 50_000
+    """write checkpoint.pt every this many steps of each phase (and at the end)"""
+    checkpoint: str | None = None
+    """checkpoint.pt to resume training from (in its own run directory), or to evaluate with --eval-only"""
+    eval_only: bool = False
+    """only evaluate the policy of --checkpoint"""
+
+
+# ----------------------------------------------------------------------------------------------- networks
+def mlp(in_dim: int, out_dim: int, hidden_dims: tuple[int, ...]) -> nn.Sequential:
+    """ReLU MLP: (..., in_dim) -> (..., out_dim)."""
+    layers, d = [], in_dim
+    for h in hidden_dims:
+        layers += [nn.Linear(d, h), nn.ReLU()]
+        d = h
+    return nn.Sequential(*layers, nn.Linear(d, out_dim))
+
+
+class EnsembleLinear(nn.Module):
+    """`n` independent linear layers applied in one batched matmul: (n, B, in) -> (n, B, out)."""
+
+    def __init__(self, n: int, in_dim: int, out_dim: int):
+        super().__init__()
+        bound = 1 / in_dim**0.5  # nn.Linear's default initialization, per member
+        self.weight = nn.Parameter(torch.empty(n, in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n, 1, out_dim).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class TwinQ(nn.Module):
+    """Two Q networks Q_i(s, a), i = 1, 2, as one ensemble: obs (B, obs_dim), action (B, act_dim) -> (2, B).
+    Outputs are clamped at `q_max` when given (rlkit's Clamp(max=0) for rewards <= 0)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], q_max: float | None = None):
+        super().__init__()
+        dims = [obs_dim + act_dim, *hidden_dims]
+        self.hidden = nn.ModuleList(EnsembleLinear(2, i, o) for i, o in zip(dims[:-1], dims[1:]))
+        self.out = EnsembleLinear(2, dims[-1], 1)
+        self.q_max = q_max
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], -1).expand(2, -1, -1)
+        for layer in self.hidden:
+            x = F.relu(layer(x))
+        q = self.out(x).squeeze(-1)
+        return q if self.q_max is None else q.clamp(max=self.q_max)
+
+
+class TanhGaussianActor(nn.Module):
+    """a = tanh(u), u ~ N(mu(s), diag(sigma(s)^2)); log sigma squashed into [-5, 2] by tanh (CleanRL)."""
+
+    LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...]):
+        super().__init__()
+        self.net = mlp(obs_dim, 2 * act_dim, hidden_dims)
+
+    def forward(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        """obs (B, obs_dim) -> the Normal over pre-squash actions u, (B, act_dim)."""
+        mean, log_std = self.net(obs).chunk(2, -1)
+        log_std = self.LOG_STD_MIN + 0.5 * (self.LOG_STD_MAX - self.LOG_STD_MIN) * (torch.tanh(log_std) + 1)
+        return torch.distributions.Normal(mean, log_std.exp(), validate_args=False)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterized action (B, act_dim) in (-1, 1) and its log-probability (B,)."""
+        dist = self(obs)
+        u = dist.rsample()
+        return torch.tanh(u), squashed_log_prob(dist, u)
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log pi(action|obs), (B,), for actions in [-1, 1]; they are clipped to +-(1 - 1e-4) so atanh is finite."""
+        u = torch.atanh(action.clamp(-1 + 1e-4, 1 - 1e-4))
+        return squashed_log_prob(self(obs), u)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        """One action (act_dim,) for one observation (obs_dim,): tanh of the mean, or a sample."""
+        dist = self(torch.as_tensor(obs, dtype=torch.float32, device=next(self.parameters()).device))
+        return torch.tanh(dist.mean if deterministic else dist.sample()).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------------------------- losses, update
+def squashed_log_prob(dist: torch.distributions.Normal, u: torch.Tensor) -> torch.Tensor:
+    """log pi(tanh(u)) = sum_k [log N(u_k) - log(1 - tanh(u_k)^2)], (B,), with the stable identity
+    log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u)) (SAC paper, eq. 26)."""
+    return (dist.log_prob(u) - 2 * (np.log(2) - u - F.softplus(-2 * u))).sum(-1)
+
+
+def soft_critic_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor,
+                       next_log_prob: torch.Tensor, alpha: float | torch.Tensor, gamma: float) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s')): reward, terminated,
+    next_log_prob (B,), next_q (2, B) -> (B,). Truncated transitions are not terminated: they bootstrap."""
+    return reward + gamma * (1.0 - terminated) * (next_q.min(0).values - alpha * next_log_prob)
+
+
+def temperature_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """L(alpha) = E[-alpha * (log pi + target_entropy)]: alpha grows while the entropy -log pi is below target."""
+    return -(log_alpha.exp() * (log_prob.detach() + target_entropy)).mean()
+
+
+class SAC:
+    """Actor, twin critics, their targets, the temperature and the optimizers; `update(batch)` is one SAC step,
+    `bc_update(batch)` one maximum-likelihood step of the actor."""
+
+    def __init__(self, obs_dim: int, act_dim: int, args: Args):
+        self.args = args
+        self.actor = TanhGaussianActor(obs_dim, act_dim, args.hidden_dims).to(args.device)
+        self.critic = TwinQ(obs_dim, act_dim, args.hidden_dims).to(args.device)
+        self.target_critic = TwinQ(obs_dim, act_dim, args.hidden_dims).to(args.device)
+        self.target_critic.load_state_dict(self.critic.state_dict())
+        self.target_critic.requires_grad_(False)
+        self.log_alpha = torch.tensor(float(np.log(args.init_alpha)), device=args.device, requires_grad=True)
+        self.target_entropy = -float(act_dim)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), args.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), args.critic_lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], args.alpha_lr)
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One critic, actor and temperature step on one batch (obs, action, reward, next_obs, terminated)."""
+        a = self.args
+        alpha = self.log_alpha.exp().detach()
+        with torch.no_grad():
+            next_action, next_log_prob = self.actor.sample(batch["next_obs"])
+            target = soft_critic_target(batch["reward"], batch["terminated"],
+                                        self.target_critic(batch["next_obs"], next_action), next_log_prob,
+                                        alpha, a.gamma)
+        q = self.critic(batch["obs"], batch["action"])
+        critic_loss = ((q - target) ** 2).mean(-1).sum()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        self.critic.requires_grad_(False)  # the actor's loss differentiates through Q, not into it
+        action, log_prob = self.actor.sample(batch["obs"])
+        actor_loss = (alpha * log_prob - self.critic(batch["obs"], action).min(0).values).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+        self.critic.requires_grad_(True)
+
+        alpha_loss = temperature_loss(self.log_alpha, log_prob, self.target_entropy)
+        if a.autotune:
+            self.alpha_opt.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self.alpha_opt.step()
+        with torch.no_grad():
+            for p, tp in zip(self.critic.parameters(), self.target_critic.parameters()):
+                tp.lerp_(p, a.tau)
+        return {
+            "losses/critic": critic_loss.item(), "losses/actor": actor_loss.item(), "losses/alpha": alpha_loss.item(),
+            "values/q_mean": q.mean().item(), "values/q_std": q.std().item(), "values/target_q_mean": target.mean().item(),
+            "values/alpha": alpha.item(), "values/entropy": -log_prob.mean().item(),
+            "values/log_prob_mean": log_prob.mean().item(),
+        }
+
+    def bc_update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One step of -E[log pi(a|s)] on prior-data actions (SACfD pretrain)."""
+        loss = -self.actor.log_prob(batch["obs"], batch["action"]).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.actor_opt.step()
+        return {"losses/bc": loss.item()}
+
+    def state_dict(self) -> dict:
+        state = {k: getattr(self, k).state_dict() for k in
+                 ("actor", "critic", "target_critic", "actor_opt", "critic_opt", "alpha_opt")}
+        return {**state, "log_alpha": self.log_alpha.detach().clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, v in state.items():
+            if k == "log_alpha":
+                self.log_alpha.data.copy_(v)
+            else:
+                getattr(self, k).load_state_dict(v)
+
+
+# ----------------------------------------------------------------------------------------------- buffer
+class ReplayBuffer:
+    """FIFO buffer of (obs, action, reward, next_obs, terminated) tensors on `device`; prior data and online
+    experience share it, sampled uniformly (AWAC Algorithm 1)."""
+
+    KEYS = ("obs", "action", "reward", "next_obs", "terminated")
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int, device: str, seed: int):
+        dims = {"obs": (obs_dim,), "action": (act_dim,), "reward": (), "next_obs": (obs_dim,), "terminated": ()}
+        self.data = {k: torch.zeros((capacity, *d), device=device) for k, d in dims.items()}
+        self.capacity, self.size, self.pos = capacity, 0, 0
+        self.gen = torch.Generator(device).manual_seed(seed)
+
+    def add(self, **columns: np.ndarray) -> None:
+        """Adds n transitions: each column is (n, ...) or a single transition (...)."""
+        n = np.shape(columns["reward"])[0] if np.ndim(columns["reward"]) else 1
+        idx = (self.pos + torch.arange(n)) % self.capacity
+        for k in self.KEYS:
+            v = torch.as_tensor(np.asarray(columns[k], dtype=np.float32), device=self.data[k].device)
+            self.data[k][idx] = v.reshape(n, *self.data[k].shape[1:])
+        self.pos, self.size = (self.pos + n) % self.capacity, min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        idx = torch.randint(self.size, (batch_size,), generator=self.gen, device=self.gen.device)
+        return {k: v[idx] for k, v in self.data.items()}
+
+    def last(self, n: int) -> dict[str, np.ndarray]:
+        """The last min(n, size) transitions added, oldest first (what a checkpoint keeps of online experience)."""
+        n = min(n, self.size)
+        idx = (self.pos - n + torch.arange(n)) % self.capacity
+        return {k: v[idx].cpu().numpy() for k, v in self.data.items()}
+
+
+# ----------------------------------------------------------------------------------------------- logging
+class Logger:
+    """Writes every logged row to W&B (unless disabled) and to <run>/metrics.csv, whose header grows with new keys."""
+
+    def __init__(self, run: Path, args: Args, resume_rows: list[dict] | None = None):
+        self.path, self.rows = run / "metrics.csv", resume_rows or []
+        self.keys: list[str] = list(dict.fromkeys(k for r in self.rows for k in r))
+        self.wandb = None
+        if args.wandb_mode != "disabled":
+            import wandb  # only needed when logging to W&B
+
+            self.wandb = wandb.init(project=args.wandb_project, group=args.wandb_group, name=run.name,
+                                    config=asdict(args), dir=str(run), mode=args.wandb_mode, id=run.name,
+                                    resume="allow")
+
+    def log(self, row: dict[str, float], step: int) -> None:
+        self.rows.append(row)
+        if self.wandb:
+            self.wandb.log(row, step=step)
+        if all(k in self.keys for k in row):
+            with self.path.open("a", newline="") as f:
+                csv.DictWriter(f, self.keys).writerow(row)
+            return
+        self.keys += [k for k in row if k not in self.keys]
+        with self.path.open("w", newline="") as f:
+            w = csv.DictWriter(f, self.keys)
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def close(self) -> None:
+        if self.wandb:
+            self.wandb.finish()
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------- train
+def evaluate_policy(actor: TanhGaussianActor, args: Args) -> dict[str, float]:
+    """`utils.envs.evaluate` with the mean action, returned under eval/ keys. Seeds differ from training's."""
+    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
+                      seed=args.seed + 1_000_000)
+    return {f"eval/{k}": v for k, v in result.items()}
+
+
+def train(args: Args) -> dict[str, float]:
+    """Runs SAC: `bc_pretrain_steps` actor updates by maximum likelihood and `offline_steps` SAC updates on the
+    prior data (none of either with --dataset none), then `online_steps` environment steps with one update each,
+    adding new transitions to the same buffer. Returns the final metrics (also in <run>/final.json):
+    `offline/eval/*` before the online phase, `eval/*` at the end, `charts/SPS`, `wall_time_s`, `run_dir`.
+
+    Raises:
+        ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
+    """
+    start = time.time()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None
+    if ckpt is not None:
+        keep = {k: getattr(args, k) for k in ("checkpoint", "eval_only", "device", "threads", "progress",
+                                             "wandb_mode", "eval_episodes")}
+        args = Args(**{**ckpt["args"], **keep})
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    env = make_env(args.env_id, seed=args.seed)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    agent = SAC(obs_dim, act_dim, args)
+    if ckpt is not None:
+        agent.load_state_dict(ckpt["agent"])
+    if args.eval_only:
+        if ckpt is None:
+            raise ValueError("--eval-only needs --checkpoint PATH")
+        result = evaluate_policy(agent.actor, args)
+        print(json.dumps(result, indent=2))
+        return result
+
+    dataset = args.dataset or args.env_id
+    from_scratch = dataset.lower() == "none"
+    buffer = ReplayBuffer(obs_dim, act_dim, max(args.buffer_size, 1), args.device, args.seed)
+    if not from_scratch:
+        data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
+                            progress=args.progress)
+        buffer.add(obs=data["observations"], action=data["actions"], reward=data["rewards"],
+                   next_obs=data["next_observations"], terminated=data["terminals"])
+    bc_steps, offline_steps = (0, 0) if from_scratch else (args.bc_pretrain_steps, args.offline_steps)
+
+    if ckpt is None:
+        run = Path(args.run_dir) / (args.run_name or f"{args.env_id}__sac_fd__{args.seed}__{int(time.time())}")
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.json").write_text(json.dumps(asdict(args), indent=2))
+        counters = {"bc_step": 0, "offline_step": 0, "env_step": 0}
+        final: dict[str, float] = {}
+        rows = None
+    else:
+        run = Path(args.checkpoint).parent
+        counters, final = ckpt["counters"], ckpt["final"]
+        if len(ckpt["online_data"]["reward"]):
+            buffer.add(**ckpt["online_data"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        buffer.gen.set_state(ckpt["buffer_rng"])
+        with (run / "metrics.csv").open() as f:
+            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    first_step = sum(counters.values())
+    logger = Logger(run, args, rows)
+
+    def save(name: str = "checkpoint.pt") -> None:
+        _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
+                            "final": final, "online_data": buffer.last(counters["env_step"]),
+                            "torch_rng": torch.get_rng_state(), "buffer_rng": buffer.gen.get_state()}, run / name)
+
+    def log_eval(phase_key: str, step: int) -> dict[str, float]:
+        result = evaluate_policy(agent.actor, args)
+        logger.log({**result, f"charts/{phase_key}": step}, sum(counters.values()))
+        bar.set_postfix(success=f"{result['eval/success_rate']:.2f}", score=f"{result['eval/normalized_score']:.1f}")
+        return result
+
+    bar = tqdm(total=bc_steps + offline_steps + args.online_steps, initial=first_step,
+               disable=None if args.progress else True, desc="offline")
+    try:
+        # Phase 1 (SACfD): optional BC pretraining of the actor, then SAC updates on the prior data alone.
+        tick, tick_step = time.time(), first_step
+        if first_step == 0 and bc_steps + offline_steps > 0:
+            log_eval("offline_step", 0)
+        for phase, n_steps, step_fn in (("bc_step", bc_steps, agent.bc_update),
+                                        ("offline_step", offline_steps, agent.update)):
+            while counters[phase] < n_steps:
+                metrics = step_fn(buffer.sample(args.batch_size))
+                counters[phase] += 1
+                step = counters[phase]
+                bar.update()
+                if step % args.log_every == 0:
+                    sps = (sum(counters.values()) - tick_step) / (time.time() - tick)
+                    tick, tick_step = time.time(), sum(counters.values())
+                    logger.log({**metrics, f"charts/{phase}": step, "charts/SPS": sps}, sum(counters.values()))
+                if step % args.eval_every == 0 and step < n_steps:
+                    log_eval(phase, step)
+                if step % args.save_every == 0:
+                    save()
+        if "offline/eval/success_rate" not in final:
+            result = log_eval("env_step", 0)  # step 0 of the online phase: the offline result
+            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": time.time() - start})
+            save()
+            save("checkpoint_offline.pt")  # the pretrained agent, a starting point for other fine-tuning runs
+
+        # Phase 2: online training; new experience joins the same buffer.
+        bar.set_description("online")
+        obs, _ = env.reset(seed=args.seed + counters["env_step"])
+        ep_return, ep_len = 0.0, 0
+        tick, tick_step = time.time(), counters["env_step"]
+        random_steps = args.learning_starts if from_scratch else 0
+        while counters["env_step"] < args.online_steps:
+            if counters["env_step"] < random_steps:
+                action = env.action_space.sample()
+            else:
+                action = agent.actor.act(obs.astype(np.float32), deterministic=False)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs=obs, action=action, reward=np.float32(reward), next_obs=next_obs,
+                       terminated=np.float32(terminated))
+            ep_return, ep_len = ep_return + float(reward), ep_len + 1
+            obs = next_obs
+            if counters["env_step"] >= random_steps:
+                metrics = agent.update(buffer.sample(args.batch_size))
+            counters["env_step"] += 1
+            step = counters["env_step"]
+            bar.update()
+            if terminated or truncated:
+                logger.log({"charts/episodic_return": ep_return, "charts/episodic_length": ep_len,
+                            "charts/env_step": step}, sum(counters.values()))
+                obs, _ = env.reset()
+                ep_return, ep_len = 0.0, 0
+            if step % args.log_every == 0 and step > random_steps:
+                sps = (step - tick_step) / (time.time() - tick)
+                tick, tick_step = time.time(), step
+                logger.log({**metrics, "charts/env_step": step, "charts/SPS": sps}, sum(counters.values()))
+            if step % args.eval_every == 0 and step < args.online_steps:
+                log_eval("env_step", step)
+            if step % args.save_every == 0:
+                save()
+
+        if "eval/success_rate" not in final:
+            final.update(log_eval("env_step", counters["env_step"]))
+        steps = sum(counters.values()) - first_step  # done by this process (a resume does fewer)
+        final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": time.time() - start})
+        save()
+    except KeyboardInterrupt:
+        save()  # an interrupted run keeps everything it learned; resume with --checkpoint
+        raise
+    finally:
+        bar.close()
+        logger.close()
+        env.close()
+    final["run_dir"] = str(run)
+    (run / "final.json").write_text(json.dumps(final, indent=2))
+    return final
+
+
+if __name__ == "__main__":
+    train(tyro.cli(Args))
