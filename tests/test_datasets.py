@@ -177,3 +177,28 @@ def test_cli_list_and_build(cache_dir):
     res = subprocess.run([sys.executable, "-m", "utils.datasets", "build", "nope"], cwd=ROOT, capture_output=True,
                          text=True, env=env)
     assert res.returncode == 2 and "unknown dataset 'nope'" in res.stderr
+
+
+def test_minari_dataset_installed_locally(tmp_path, monkeypatch, door_human):
+    """The real Minari loading path, on a Minari dataset this test writes (no download ever happens)."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    with pytest.raises(DatasetError, match="not installed locally.*minari download D4RL/door/human-v2"):
+        load_dataset("minari:D4RL/door/human-v2")
+    episodes = episode_slices(door_human)[:3]
+    buffers = [EpisodeBuffer(observations=np.concatenate([door_human["observations"][s],
+                                                          door_human["next_observations"][s][-1:]]),
+                             actions=door_human["actions"][s], rewards=door_human["rewards"][s],
+                             terminations=np.zeros(s.stop - s.start, bool),
+                             truncations=np.arange(s.stop - s.start) == s.stop - s.start - 1) for s in episodes]
+    from utils.envs import make_env
+
+    minari.create_dataset_from_buffers("test/door-human-v0", buffers, env=make_env("door-binary"),
+                                       algorithm_name="replay")
+    data = load_dataset("minari:test/door-human-v0", env_id="door-binary")
+    n = episodes[-1].stop
+    for k in ds.ARRAY_KEYS:
+        np.testing.assert_array_equal(data[k], door_human[k][:n])
+    assert data["metadata"]["source"] == "minari:test/door-human-v0"

@@ -321,6 +321,37 @@ def read_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def read_minari(dataset_id: str) -> dict[str, Any]:
+    """Reads a Minari dataset installed locally (e.g. `minari download D4RL/door/human-v2`, done beforehand on a
+    machine with internet; nothing is downloaded here) into the D4RL-style dict: each episode's observations
+    (T+1, obs_dim) become observations[:-1] and next_observations[1:]; terminations and truncations become
+    terminals and timeouts. Rewards are kept as stored (D4RL's Adroit data carry the dense reward).
+
+    Raises:
+        DatasetError: if it is not installed locally (with the download command), or its spaces are not flat Boxes.
+    """
+    import minari
+
+    try:
+        source = minari.load_dataset(dataset_id, download=False)
+    except FileNotFoundError as e:
+        raise DatasetError(f"Minari dataset {dataset_id!r} is not installed locally ({e}); install it on a machine "
+                           f"with internet (`minari download {dataset_id}`) and point MINARI_DATASETS_PATH at it")
+    cols: dict[str, list] = {k: [] for k in ARRAY_KEYS}
+    for ep in source.iterate_episodes():
+        if not isinstance(ep.observations, np.ndarray) or ep.observations.ndim != 2:
+            raise DatasetError(f"Minari dataset {dataset_id!r} has non-flat observations; flatten them first")
+        timeouts = ep.truncations & ~ep.terminations
+        timeouts[-1] |= not ep.terminations[-1]  # keep episodes apart even when the recording stopped mid-way
+        for k, v in zip(ARRAY_KEYS, (ep.observations[:-1], ep.actions, ep.rewards, ep.observations[1:],
+                                     ep.terminations, timeouts)):
+            cols[k].append(v)
+    data = _pack({k: np.concatenate(v) for k, v in cols.items()}, {"source": f"minari:{dataset_id}"})
+    spec = source.spec.env_spec
+    data["metadata"]["minari_env_id"] = spec.id if spec is not None else None
+    return data
+
+
 def validate(data: dict[str, Any], env_id: str | None = None, where: str = "dataset") -> None:
     """Checks shapes, finiteness and, when `env_id` is given, the dimensions against the environment.
 
@@ -355,7 +386,8 @@ def validate(data: dict[str, Any], env_id: str | None = None, where: str = "data
 
 def _spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}: use one of {sorted(DATASETS)} or a path to a .npz/.hdf5 file")
+        raise DatasetError(f"unknown dataset {name!r}: use one of {sorted(DATASETS)}, a path to a .npz/.hdf5 file, or "
+                       "minari:<id>")
     return DATASETS[name]
 
 
@@ -370,7 +402,8 @@ def load_dataset(dataset: str, env_id: str | None = None, seed: int = 0, cache_d
     """Loads a dataset by id (building and caching it on first use) or from a path, and validates it.
 
     Args:
-        dataset: an id of `DATASETS` or a path to a .npz / .hdf5 file with D4RL's keys.
+        dataset: an id of `DATASETS`, a path to a .npz / .hdf5 file with D4RL's keys, or `minari:<dataset id>`
+            for a Minari dataset installed locally (see `read_minari`).
         env_id: if given, the dataset's dimensions are checked against this environment.
         seed: the generation seed of a generated dataset (independent of any training seed).
         cache_dir: where generated datasets are cached (default: `default_cache_dir()`).
@@ -386,11 +419,13 @@ def load_dataset(dataset: str, env_id: str | None = None, seed: int = 0, cache_d
         else:
             data = build_dataset(dataset, seed, cache_dir=cache_dir, progress=progress)
             save_dataset(data, path)
+    elif dataset.startswith("minari:"):
+        data = read_minari(dataset.removeprefix("minari:"))
     elif dataset.endswith((".npz", ".hdf5", ".h5")) or os.sep in dataset:
         data = read_file(dataset)
     else:
-        raise DatasetError(f"unknown dataset {dataset!r}: use one of {sorted(DATASETS)} or a path to a "
-                           ".npz/.hdf5 file")
+        raise DatasetError(f"unknown dataset {dataset!r}: use one of {sorted(DATASETS)}, a path to a .npz/.hdf5 "
+                           "file, or minari:<id> for a locally installed Minari dataset")
     validate(data, env_id, where=f"dataset {dataset!r}")
     return data
 
