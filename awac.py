@@ -11,7 +11,7 @@ Equations (s, a from the buffer; B the batch size; lambda is `beta`, rlkit's nam
              A(s, a) = min_i Q_i(s, a) - V(s),  V(s) = min_i Q_i(s, mean of pi(.|s))    (awr_min_q, awr_use_mle_for_vf)
              A <- min(A, advantage_clip)                                                (rlkit clip_score)
              w = B * softmax(A / beta) over the batch                  (rlkit normalize_over_batch, the default)
-             or w = min(exp(A / beta), max_weight)                      (`--weighting exp`, as CORL and others)
+             or w = min(exp(A / beta), max_weight)    (`--weighting exp --advantage-clip None`, as CORL)
 Policy: Gaussian with tanh mean and a state-independent log-std squashed by a sigmoid into [min_log_std,
 max_log_std] (rlkit GaussianPolicy, std_architecture="values"); samples are not squashed, and log pi(a|s) is the
 plain Gaussian density of the buffer action. Q outputs are clamped at `q_max` = 0 on the hand tasks, whose rewards
@@ -20,7 +20,7 @@ are <= 0 (rlkit's Clamp(max=0) output activation).
 Defaults and their source (awac1.py unless said): batch 1024, hidden 2x256, lr 3e-4 for both, gamma 0.99,
 tau 5e-3, beta 0.5, advantage clip 0.5, policy weight decay 1e-4, log-std in [-6, 0], 25,000 offline updates
 (q_num_pretrain2_steps), 1M buffer, one update per environment step (num_trains_per_train_loop =
-num_expl_steps_per_train_loop = 1000), 500 x 1000 online steps. The paper's appendix uses 4x256 networks and
+num_expl_steps_per_train_loop = 1000), 500,000 online steps (rlkit: 501 epochs of 1000). The paper's appendix uses 4x256 networks and
 beta 1.0: `--hidden-dims 256 256 256 256 --beta 1.0`.
 
 Deviations from rlkit, each deliberate:
@@ -48,6 +48,7 @@ import csv
 import json
 import os
 import random
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -118,7 +119,8 @@ class Args:
     beta: float = 0.5
     """temperature lambda of the advantage weights (paper: lambda)"""
     weighting: Literal["softmax", "exp"] = "softmax"
-    """softmax: B * softmax(A / beta) over the batch (rlkit); exp: min(exp(A / beta), max_weight)"""
+    """softmax: B * softmax(A / beta) over the batch (rlkit); exp: min(exp(A / beta), max_weight) (CORL's
+    variant also needs --advantage-clip None: the clip applies before either weighting)"""
     max_weight: float = 100.0
     """upper bound of the exp weights (only with --weighting exp)"""
     advantage_clip: float | None = 0.5
@@ -324,6 +326,8 @@ class ReplayBuffer:
     def add(self, **columns: np.ndarray) -> None:
         """Adds n transitions: each column is (n, ...) or a single transition (...)."""
         n = np.shape(columns["reward"])[0] if np.ndim(columns["reward"]) else 1
+        if n > self.capacity:  # only the newest `capacity` rows would survive: write just those
+            columns, n = {k: np.asarray(v)[-self.capacity:] for k, v in columns.items()}, self.capacity
         idx = (self.pos + torch.arange(n)) % self.capacity
         for k in self.KEYS:
             v = torch.as_tensor(np.asarray(columns[k], dtype=np.float32), device=self.data[k].device)
@@ -348,6 +352,8 @@ class Logger:
     def __init__(self, run: Path, args: Args, resume_rows: list[dict] | None = None):
         self.path, self.rows = run / "metrics.csv", resume_rows or []
         self.keys: list[str] = list(dict.fromkeys(k for r in self.rows for k in r))
+        if resume_rows is not None:  # drop what was logged after the checkpoint: it is about to be redone
+            self._rewrite()
         self.wandb = None
         if args.wandb_mode != "disabled":
             import wandb  # only needed when logging to W&B
@@ -357,6 +363,7 @@ class Logger:
                                     resume="allow")
 
     def log(self, row: dict[str, float], step: int) -> None:
+        row = {**row, "charts/global_step": step}
         self.rows.append(row)
         if self.wandb:
             self.wandb.log(row, step=step)
@@ -365,6 +372,9 @@ class Logger:
                 csv.DictWriter(f, self.keys).writerow(row)
             return
         self.keys += [k for k in row if k not in self.keys]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
         with self.path.open("w", newline="") as f:
             w = csv.DictWriter(f, self.keys)
             w.writeheader()
@@ -397,7 +407,7 @@ def train(args: Args) -> dict[str, float]:
     Raises:
         ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
     """
-    start = time.time()
+    start, elapsed_before = time.time(), 0.0  # wall time of earlier processes of a resumed run
     if args.threads:
         torch.set_num_threads(args.threads)
     ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None
@@ -405,6 +415,8 @@ def train(args: Args) -> dict[str, float]:
         keep = {k: getattr(args, k) for k in ("checkpoint", "eval_only", "device", "threads", "progress",
                                              "wandb_mode", "eval_episodes")}
         args = Args(**{**ckpt["args"], **keep})
+        if not args.eval_only and Path(args.checkpoint).name != "checkpoint.pt":
+            raise ValueError(f"resume from a run's checkpoint.pt; {args.checkpoint} is for --eval-only")
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -439,19 +451,23 @@ def train(args: Args) -> dict[str, float]:
         rows = None
     else:
         run = Path(args.checkpoint).parent
-        counters, final = ckpt["counters"], ckpt["final"]
+        counters, final, elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
         if len(ckpt["online_data"]["reward"]):
             buffer.add(**ckpt["online_data"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        buffer.gen.set_state(ckpt["buffer_rng"])
+        torch.set_rng_state(ckpt["torch_rng"].cpu())
+        buffer.gen.set_state(ckpt["buffer_rng"].cpu())
+        if "eval/success_rate" in final:
+            return {**final, "run_dir": str(run)}  # finished: nothing to resume
         with (run / "metrics.csv").open() as f:
-            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)
+                    if float(r.get("charts/global_step") or 0) <= counters["offline_step"] + counters["env_step"]]
     first_step = counters["offline_step"] + counters["env_step"]
     logger = Logger(run, args, rows)
 
     def save(name: str = "checkpoint.pt") -> None:
         _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
-                            "final": final, "online_data": buffer.last(counters["env_step"]),
+                            "final": final, "elapsed_s": elapsed_before + time.time() - start,
+                            "online_data": buffer.last(counters["env_step"]),
                             "torch_rng": torch.get_rng_state(),
                             "buffer_rng": buffer.gen.get_state()}, run / name)
 
@@ -483,9 +499,9 @@ def train(args: Args) -> dict[str, float]:
                 save()
         if "offline/eval/success_rate" not in final:
             result = log_eval("env_step", 0)  # step 0 of the online phase: the offline result
-            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": time.time() - start})
+            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": elapsed_before + time.time() - start})
             save()
-            save("checkpoint_offline.pt")  # the pretrained agent, a starting point for other fine-tuning runs
+            save("checkpoint_offline.pt")  # the pretrained agent, for --eval-only and analysis
 
         # Phase 2: online fine-tuning; new experience joins the same buffer.
         bar.set_description("online")
@@ -520,7 +536,7 @@ def train(args: Args) -> dict[str, float]:
         if "eval/success_rate" not in final:
             final.update(log_eval("env_step", counters["env_step"]))
         steps = args.offline_steps + args.online_steps - first_step  # done by this process (a resume does fewer)
-        final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": time.time() - start})
+        final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": elapsed_before + time.time() - start})
         save()
     except KeyboardInterrupt:
         save()  # an interrupted run keeps everything it learned; resume with --checkpoint
@@ -535,4 +551,5 @@ def train(args: Args) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # preemption saves a checkpoint, as Ctrl-C does
     train(tyro.cli(Args))

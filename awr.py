@@ -27,7 +27,8 @@ values: high-dimensional actions, like the hand's), 128-64 ReLU networks, actor 
 Deviations: the observation normalizer is fitted once, on the prior data (or the first batch of samples without
 prior data); the code refits it over the first 300,000 samples. The buffer starts with all the prior data even when
 it exceeds `buffer_size` (door-binary holds 106,729 transitions), and online samples then replace the oldest rows;
-actions stored are clipped to the action space. PyTorch instead of TensorFlow; Xavier initialization as in the code.
+actions stored are clipped to the action space; minibatches are drawn with replacement (the code takes shuffled
+passes). PyTorch instead of TensorFlow; Xavier initialization as in the code.
 
 Run:  python awr.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,bound}, values/{value_mean,return_mean,
@@ -42,6 +43,7 @@ import json
 import math
 import os
 import random
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -348,6 +350,8 @@ class Logger:
     def __init__(self, run: Path, args: Args, resume_rows: list[dict] | None = None):
         self.path, self.rows = run / "metrics.csv", resume_rows or []
         self.keys: list[str] = list(dict.fromkeys(k for r in self.rows for k in r))
+        if resume_rows is not None:  # drop what was logged after the checkpoint: it is about to be redone
+            self._rewrite()
         self.wandb = None
         if args.wandb_mode != "disabled":
             import wandb  # only needed when logging to W&B
@@ -357,6 +361,7 @@ class Logger:
                                     resume="allow")
 
     def log(self, row: dict[str, float], step: int) -> None:
+        row = {**row, "charts/global_step": step}
         self.rows.append(row)
         if self.wandb:
             self.wandb.log(row, step=step)
@@ -365,6 +370,9 @@ class Logger:
                 csv.DictWriter(f, self.keys).writerow(row)
             return
         self.keys += [k for k in row if k not in self.keys]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
         with self.path.open("w", newline="") as f:
             w = csv.DictWriter(f, self.keys)
             w.writeheader()
@@ -398,7 +406,7 @@ def train(args: Args) -> dict[str, float]:
     Raises:
         ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
     """
-    start = time.time()
+    start, elapsed_before = time.time(), 0.0  # wall time of earlier processes of a resumed run
     if args.threads:
         torch.set_num_threads(args.threads)
     ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None
@@ -406,6 +414,8 @@ def train(args: Args) -> dict[str, float]:
         keep = {k: getattr(args, k) for k in ("checkpoint", "eval_only", "device", "threads", "progress",
                                              "wandb_mode", "eval_episodes")}
         args = Args(**{**ckpt["args"], **keep})
+        if not args.eval_only and Path(args.checkpoint).name != "checkpoint.pt":
+            raise ValueError(f"resume from a run's checkpoint.pt; {args.checkpoint} is for --eval-only")
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -445,19 +455,23 @@ def train(args: Args) -> dict[str, float]:
         rows = None
     else:
         run = Path(args.checkpoint).parent
-        counters, final = ckpt["counters"], ckpt["final"]
+        counters, final, elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
         if len(ckpt["online_data"]["reward"]):
             buffer.add(**ckpt["online_data"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        agent.gen.set_state(ckpt["batch_rng"])
+        torch.set_rng_state(ckpt["torch_rng"].cpu())
+        agent.gen.set_state(ckpt["batch_rng"].cpu())
+        if "eval/success_rate" in final:
+            return {**final, "run_dir": str(run)}  # finished: nothing to resume
         with (run / "metrics.csv").open() as f:
-            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)
+                    if float(r.get("charts/global_step") or 0) <= counters["offline_step"] + counters["env_step"]]
     first_step = counters["offline_step"] + counters["env_step"]
     logger = Logger(run, args, rows)
 
     def save(name: str = "checkpoint.pt") -> None:
         _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
-                            "final": final, "online_data": buffer.last(counters["env_step"]),
+                            "final": final, "elapsed_s": elapsed_before + time.time() - start,
+                            "online_data": buffer.last(counters["env_step"]),
                             "torch_rng": torch.get_rng_state(), "batch_rng": agent.gen.get_state()}, run / name)
 
     def log_eval(phase_key: str, step: int) -> dict[str, float]:
@@ -493,40 +507,41 @@ def train(args: Args) -> dict[str, float]:
             after_iteration("offline_step", before, metrics, args.critic_steps + args.actor_steps, total_offline)
         if "offline/eval/success_rate" not in final:
             result = log_eval("env_step", 0)  # step 0 of the online phase: the offline result
-            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": time.time() - start})
+            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": elapsed_before + time.time() - start})
             save()
-            save("checkpoint_offline.pt")  # the pretrained agent, a starting point for other fine-tuning runs
+            save("checkpoint_offline.pt")  # the pretrained agent, for --eval-only and analysis
 
         # Phase 2: each iteration collects whole episodes with the stochastic policy, then updates on the buffer.
         bar.set_description("online")
         while counters["env_step"] < args.online_steps:
             tick, before = time.time(), counters["env_step"]
             cols: dict[str, list] = {k: [] for k in TrajectoryBuffer.KEYS}
+            step = before  # counters["env_step"] moves only with the data, so a checkpoint never lacks it
             obs, _ = env.reset(seed=args.seed + counters["env_step"])
             ep_return, ep_len, done = 0.0, 0, False
-            while not done or counters["env_step"] - before < args.samples_per_iter:
+            while not done or step - before < args.samples_per_iter:
                 if done:
                     obs, _ = env.reset()
                     ep_return, ep_len = 0.0, 0
                 action = np.clip(agent.actor.act(obs.astype(np.float32), deterministic=False), -1.0, 1.0)
                 next_obs, reward, terminated, truncated, _ = env.step(action)
-                counters["env_step"] += 1
+                step += 1
                 ep_return, ep_len = ep_return + float(reward), ep_len + 1
                 done = terminated or truncated
-                last = counters["env_step"] >= args.online_steps  # the budget cuts the episode: bootstrap it
+                last = step >= args.online_steps  # the budget cuts the episode: bootstrap it
                 for k, v in zip(TrajectoryBuffer.KEYS, (obs, action, reward, next_obs, terminated, done or last)):
                     cols[k].append(v)
                 obs = next_obs
                 if done:
                     logger.log({"charts/episodic_return": ep_return, "charts/episodic_length": ep_len,
-                                "charts/env_step": counters["env_step"]},
-                               counters["offline_step"] + counters["env_step"])
+                                "charts/env_step": step}, counters["offline_step"] + step)
                 if last:
                     break
-            new = counters["env_step"] - before
+            new = step - before
             if from_scratch and counters["iteration"] == 0:
                 agent.normalizer.fit(np.asarray(cols["obs"], dtype=np.float32))
             buffer.add(**{k: np.asarray(v) for k, v in cols.items()})
+            counters["env_step"] = step
             critic_steps = math.ceil(args.critic_steps * new / args.samples_per_iter)
             actor_steps = math.ceil(args.actor_steps * new / args.samples_per_iter)
             metrics = agent.iteration(buffer.data, critic_steps, actor_steps)
@@ -535,7 +550,7 @@ def train(args: Args) -> dict[str, float]:
         if "eval/success_rate" not in final:
             final.update(log_eval("env_step", counters["env_step"]))
         steps = counters["offline_step"] + counters["env_step"] - first_step
-        final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": time.time() - start})
+        final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": elapsed_before + time.time() - start})
         save()
     except KeyboardInterrupt:
         save()  # an interrupted run keeps everything it learned; resume with --checkpoint
@@ -550,4 +565,5 @@ def train(args: Args) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # preemption saves a checkpoint, as Ctrl-C does
     train(tyro.cli(Args))

@@ -25,6 +25,7 @@ import csv
 import json
 import os
 import random
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -189,6 +190,8 @@ class Logger:
     def __init__(self, run: Path, args: Args, resume_rows: list[dict] | None = None):
         self.path, self.rows = run / "metrics.csv", resume_rows or []
         self.keys: list[str] = list(dict.fromkeys(k for r in self.rows for k in r))
+        if resume_rows is not None:  # drop what was logged after the checkpoint: it is about to be redone
+            self._rewrite()
         self.wandb = None
         if args.wandb_mode != "disabled":
             import wandb  # only needed when logging to W&B
@@ -198,6 +201,7 @@ class Logger:
                                     resume="allow")
 
     def log(self, row: dict[str, float], step: int) -> None:
+        row = {**row, "charts/global_step": step}
         self.rows.append(row)
         if self.wandb:
             self.wandb.log(row, step=step)
@@ -206,6 +210,9 @@ class Logger:
                 csv.DictWriter(f, self.keys).writerow(row)
             return
         self.keys += [k for k in row if k not in self.keys]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
         with self.path.open("w", newline="") as f:
             w = csv.DictWriter(f, self.keys)
             w.writeheader()
@@ -238,7 +245,7 @@ def train(args: Args) -> dict[str, float]:
     Raises:
         ValueError: unknown env, a bad --top-fraction, or (utils.datasets.DatasetError) a dataset that does not fit.
     """
-    start = time.time()
+    start, elapsed_before = time.time(), 0.0  # wall time of earlier processes of a resumed run
     if args.threads:
         torch.set_num_threads(args.threads)
     ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None
@@ -246,6 +253,8 @@ def train(args: Args) -> dict[str, float]:
         keep = {k: getattr(args, k) for k in ("checkpoint", "eval_only", "device", "threads", "progress",
                                              "wandb_mode", "eval_episodes")}
         args = Args(**{**ckpt["args"], **keep})
+        if not args.eval_only and Path(args.checkpoint).name != "checkpoint.pt":
+            raise ValueError(f"resume from a run's checkpoint.pt; {args.checkpoint} is for --eval-only")
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -279,17 +288,21 @@ def train(args: Args) -> dict[str, float]:
         rows = None
     else:
         run = Path(args.checkpoint).parent
-        counters, final = ckpt["counters"], ckpt["final"]
-        torch.set_rng_state(ckpt["torch_rng"])
-        gen.set_state(ckpt["batch_rng"])
+        counters, final, elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
+        torch.set_rng_state(ckpt["torch_rng"].cpu())
+        gen.set_state(ckpt["batch_rng"].cpu())
+        if "eval/success_rate" in final:
+            return {**final, "run_dir": str(run)}  # finished: nothing to resume
         with (run / "metrics.csv").open() as f:
-            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)
+                    if float(r.get("charts/global_step") or 0) <= counters["offline_step"]]
     first_step = counters["offline_step"]
     logger = Logger(run, args, rows)
 
     def save(name: str = "checkpoint.pt") -> None:
         _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
-                            "final": final, "torch_rng": torch.get_rng_state(), "batch_rng": gen.get_state()},
+                            "final": final, "elapsed_s": elapsed_before + time.time() - start,
+                            "torch_rng": torch.get_rng_state(), "batch_rng": gen.get_state()},
                            run / name)
 
     def log_eval(step: int) -> dict[str, float]:
@@ -321,7 +334,7 @@ def train(args: Args) -> dict[str, float]:
             result = log_eval(counters["offline_step"])
             final.update({**result, **{f"offline/{k}": v for k, v in result.items()}})
         final.update({"charts/SPS": (counters["offline_step"] - first_step) / (time.time() - start),
-                      "wall_time_s": time.time() - start})
+                      "wall_time_s": elapsed_before + time.time() - start})
         save()
     except KeyboardInterrupt:
         save()  # an interrupted run keeps everything it learned; resume with --checkpoint
@@ -335,4 +348,5 @@ def train(args: Args) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # preemption saves a checkpoint, as Ctrl-C does
     train(tyro.cli(Args))

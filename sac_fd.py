@@ -18,8 +18,8 @@ Variants (AWAC paper, Fig. 3):
     SACfD              python sac_fd.py                         (prior data in the buffer, offline updates first)
     SACfD (pretrain)   python sac_fd.py --bc-pretrain-steps 25000
 Defaults and their source: lr 3e-4 for actor, critics and temperature, batch 256, tau 5e-3, gamma 0.99, 2x256
-networks, target entropy -act_dim, initial alpha 1, one update per env step, actor updated every step (SAC paper
-Table 1 and Algorithm 1); log-std squashed into [-5, 2] (CleanRL); 5000 uniform-random steps before learning from
+networks, target entropy -act_dim, one update per env step, actor updated every step (SAC paper Table 1 and
+Algorithm 1); initial alpha 1 and log-std squashed into [-5, 2] (CleanRL); 5000 uniform-random steps before learning from
 scratch (CleanRL learning_starts). Offline updates on the prior data: 25,000, matching AWAC's pretraining budget
 so that the two differ only in their updates.
 
@@ -39,6 +39,7 @@ import csv
 import json
 import os
 import random
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -318,6 +319,8 @@ class ReplayBuffer:
     def add(self, **columns: np.ndarray) -> None:
         """Adds n transitions: each column is (n, ...) or a single transition (...)."""
         n = np.shape(columns["reward"])[0] if np.ndim(columns["reward"]) else 1
+        if n > self.capacity:  # only the newest `capacity` rows would survive: write just those
+            columns, n = {k: np.asarray(v)[-self.capacity:] for k, v in columns.items()}, self.capacity
         idx = (self.pos + torch.arange(n)) % self.capacity
         for k in self.KEYS:
             v = torch.as_tensor(np.asarray(columns[k], dtype=np.float32), device=self.data[k].device)
@@ -342,6 +345,8 @@ class Logger:
     def __init__(self, run: Path, args: Args, resume_rows: list[dict] | None = None):
         self.path, self.rows = run / "metrics.csv", resume_rows or []
         self.keys: list[str] = list(dict.fromkeys(k for r in self.rows for k in r))
+        if resume_rows is not None:  # drop what was logged after the checkpoint: it is about to be redone
+            self._rewrite()
         self.wandb = None
         if args.wandb_mode != "disabled":
             import wandb  # only needed when logging to W&B
@@ -351,6 +356,7 @@ class Logger:
                                     resume="allow")
 
     def log(self, row: dict[str, float], step: int) -> None:
+        row = {**row, "charts/global_step": step}
         self.rows.append(row)
         if self.wandb:
             self.wandb.log(row, step=step)
@@ -359,6 +365,9 @@ class Logger:
                 csv.DictWriter(f, self.keys).writerow(row)
             return
         self.keys += [k for k in row if k not in self.keys]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
         with self.path.open("w", newline="") as f:
             w = csv.DictWriter(f, self.keys)
             w.writeheader()
@@ -392,7 +401,7 @@ def train(args: Args) -> dict[str, float]:
     Raises:
         ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
     """
-    start = time.time()
+    start, elapsed_before = time.time(), 0.0  # wall time of earlier processes of a resumed run
     if args.threads:
         torch.set_num_threads(args.threads)
     ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None
@@ -400,6 +409,8 @@ def train(args: Args) -> dict[str, float]:
         keep = {k: getattr(args, k) for k in ("checkpoint", "eval_only", "device", "threads", "progress",
                                              "wandb_mode", "eval_episodes")}
         args = Args(**{**ckpt["args"], **keep})
+        if not args.eval_only and Path(args.checkpoint).name != "checkpoint.pt":
+            raise ValueError(f"resume from a run's checkpoint.pt; {args.checkpoint} is for --eval-only")
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -434,19 +445,23 @@ def train(args: Args) -> dict[str, float]:
         rows = None
     else:
         run = Path(args.checkpoint).parent
-        counters, final = ckpt["counters"], ckpt["final"]
+        counters, final, elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
         if len(ckpt["online_data"]["reward"]):
             buffer.add(**ckpt["online_data"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        buffer.gen.set_state(ckpt["buffer_rng"])
+        torch.set_rng_state(ckpt["torch_rng"].cpu())
+        buffer.gen.set_state(ckpt["buffer_rng"].cpu())
+        if "eval/success_rate" in final:
+            return {**final, "run_dir": str(run)}  # finished: nothing to resume
         with (run / "metrics.csv").open() as f:
-            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)
+                    if float(r.get("charts/global_step") or 0) <= sum(counters.values())]
     first_step = sum(counters.values())
     logger = Logger(run, args, rows)
 
     def save(name: str = "checkpoint.pt") -> None:
         _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
-                            "final": final, "online_data": buffer.last(counters["env_step"]),
+                            "final": final, "elapsed_s": elapsed_before + time.time() - start,
+                            "online_data": buffer.last(counters["env_step"]),
                             "torch_rng": torch.get_rng_state(), "buffer_rng": buffer.gen.get_state()}, run / name)
 
     def log_eval(phase_key: str, step: int) -> dict[str, float]:
@@ -479,9 +494,9 @@ def train(args: Args) -> dict[str, float]:
                     save()
         if "offline/eval/success_rate" not in final:
             result = log_eval("env_step", 0)  # step 0 of the online phase: the offline result
-            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": time.time() - start})
+            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": elapsed_before + time.time() - start})
             save()
-            save("checkpoint_offline.pt")  # the pretrained agent, a starting point for other fine-tuning runs
+            save("checkpoint_offline.pt")  # the pretrained agent, for --eval-only and analysis
 
         # Phase 2: online training; new experience joins the same buffer.
         bar.set_description("online")
@@ -521,7 +536,7 @@ def train(args: Args) -> dict[str, float]:
         if "eval/success_rate" not in final:
             final.update(log_eval("env_step", counters["env_step"]))
         steps = sum(counters.values()) - first_step  # done by this process (a resume does fewer)
-        final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": time.time() - start})
+        final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": elapsed_before + time.time() - start})
         save()
     except KeyboardInterrupt:
         save()  # an interrupted run keeps everything it learned; resume with --checkpoint
@@ -536,4 +551,5 @@ def train(args: Args) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # preemption saves a checkpoint, as Ctrl-C does
     train(tyro.cli(Args))

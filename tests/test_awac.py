@@ -208,3 +208,44 @@ def test_help_lists_every_field():
                          check=True).stdout
     for f in fields(awac.Args):
         assert "--" + f.name.replace("_", "-") in out, f.name
+
+
+def test_resume_after_a_crash_redoes_the_lost_steps_once(tmp_path, small_pen_binary, monkeypatch):
+    """A crash (no save on the way down) resumes from the last periodic checkpoint; the rows logged after it are
+    dropped from metrics.csv, so every step appears once."""
+    _, path = small_pen_binary
+    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=120, eval_every=1000,
+                     save_every=30, run_dir=str(tmp_path), run_name="crash", **{**TINY, "log_every": 10})
+    real_update, calls = awac.AWAC.update, {"n": 0}
+
+    def crashing_update(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 105:  # online step 45; the last checkpoint is at online step 30
+            raise RuntimeError("simulated crash")
+        return real_update(self, batch)
+
+    monkeypatch.setattr(awac.AWAC, "update", crashing_update)
+    with pytest.raises(RuntimeError):
+        awac.train(args)
+    monkeypatch.setattr(awac.AWAC, "update", real_update)
+    ckpt_path = tmp_path / "crash" / "checkpoint.pt"
+    assert torch.load(ckpt_path, weights_only=False)["counters"]["env_step"] == 30
+    with pytest.raises(ValueError, match="is for --eval-only"):
+        awac.train(awac.Args(checkpoint=str(tmp_path / "crash" / "checkpoint_offline.pt"), progress=False))
+    final = awac.train(awac.Args(checkpoint=str(ckpt_path), progress=False))
+    with (tmp_path / "crash" / "metrics.csv").open() as f:
+        steps = [int(float(r["charts/global_step"])) for r in csv.DictReader(f) if r["losses/critic"]]
+    assert steps == list(range(10, 181, 10)), "each logged update step exactly once, in order"
+    # resuming a finished run changes nothing
+    before = (tmp_path / "crash" / "final.json").read_text()
+    again = awac.train(awac.Args(checkpoint=str(ckpt_path), progress=False))
+    assert again == final and (tmp_path / "crash" / "final.json").read_text() == before
+
+
+def test_buffer_keeps_the_newest_rows_when_overfilled():
+    buffer = awac.ReplayBuffer(1, 1, capacity=4, device="cpu", seed=0)
+    rows = np.arange(6, dtype=np.float32)
+    buffer.add(obs=rows[:, None], action=rows[:, None], reward=rows, next_obs=rows[:, None], terminated=rows * 0)
+    assert buffer.size == 4 and sorted(buffer.data["reward"].tolist()) == [2, 3, 4, 5]
+    buffer.add(obs=[9.0], action=[9.0], reward=np.float32(9), next_obs=[9.0], terminated=np.float32(0))
+    np.testing.assert_array_equal(buffer.last(3)["reward"], [4, 5, 9])

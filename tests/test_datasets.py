@@ -195,10 +195,21 @@ def test_minari_dataset_installed_locally(tmp_path, monkeypatch, door_human):
                              truncations=np.arange(s.stop - s.start) == s.stop - s.start - 1) for s in episodes]
     from utils.envs import make_env
 
-    minari.create_dataset_from_buffers("test/door-human-v0", buffers, env=make_env("door-binary"),
-                                       algorithm_name="replay")
+    env = make_env("door-binary")
+    minari.create_dataset_from_buffers("test/door-human-v0", buffers, env=env, eval_env=env, algorithm_name="replay",
+                                       author="tests", author_email="tests@localhost", description="3 demos")
     data = load_dataset("minari:test/door-human-v0", env_id="door-binary")
     n = episodes[-1].stop
     for k in ds.ARRAY_KEYS:
         np.testing.assert_array_equal(data[k], door_human[k][:n])
     assert data["metadata"]["source"] == "minari:test/door-human-v0"
+
+
+def test_episode_ends_are_inferred_when_a_file_has_no_timeouts(tmp_path, door_human):
+    path = tmp_path / "no_timeouts.npz"
+    n = 700
+    np.savez(path, **{k: door_human[k][:n] for k in ("observations", "actions", "rewards", "terminals",
+                                                       "next_observations")})
+    data = load_dataset(str(path))
+    np.testing.assert_array_equal(np.flatnonzero(data["timeouts"]),
+                                  np.append(np.flatnonzero(door_human["timeouts"][:n - 1]), n - 1))

@@ -309,7 +309,13 @@ def read_file(path: str | Path) -> dict[str, Any]:
     data = {k: raw[k] for k in ARRAY_KEYS if k in raw}
     n = len(data["rewards"])
     data["terminals"] = data["terminals"].astype(bool)
-    data["timeouts"] = data["timeouts"].astype(bool) if "timeouts" in data else np.zeros(n, dtype=bool)
+    if "timeouts" in data:
+        data["timeouts"] = data["timeouts"].astype(bool)
+    elif "next_observations" in data:  # an episode ends where the next row does not continue it
+        breaks = np.append(np.any(data["next_observations"][:-1] != data["observations"][1:], axis=1), True)
+        data["timeouts"] = breaks & ~data["terminals"]
+    else:
+        data["timeouts"] = np.zeros(n, dtype=bool)
     if "next_observations" not in data:
         timeouts = data["timeouts"]
         keep = np.flatnonzero(~timeouts[:-1] | data["terminals"][:-1])
