@@ -1,0 +1,94 @@
+"""utils.benchmark: a tiny grid end to end, skipping finished runs, reporting a failure, the Ray launcher."""
+
+import csv
+import struct
+
+import numpy as np
+import pytest
+
+from utils import benchmark
+
+
+def tiny_grid(tmp_path, dataset, *extra, algos=("awac", "bc"), experiment="tiny"):
+    argv = ["--algos", *algos, "--envs", "pen-binary", "--seeds", "0", "1", "--budget", "quick", "--workers", "2",
+            "--results-dir", str(tmp_path), "--experiment", experiment, "--",
+            "--dataset", str(dataset), "--wandb-mode", "disabled", "--offline-steps", "60", "--online-steps", "100",
+            "--eval-every", "50", "--eval-episodes", "2", "--hidden-dims", "16", "16", "--batch-size", "16", *extra]
+    return benchmark.main(argv)
+
+
+def png_size(path):
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_flags_go_only_to_scripts_that_have_them():
+    quick = benchmark.BUDGETS["quick"]
+    assert "--samples-per-iter" in benchmark.flags_for("awr", quick)
+    assert "--samples-per-iter" not in benchmark.flags_for("awac", quick)
+    bc_flags = benchmark.flags_for("bc", quick)
+    assert "--online-steps" not in bc_flags and bc_flags[bc_flags.index("--hidden-dims") + 1:][:2] == ["64", "64"]
+    assert benchmark.flags_for("bc", ["--beta", "1", "--typo", "3"]) == ["--typo", "3"]
+
+
+def test_tiny_grid_end_to_end_then_skipped_when_repeated(tmp_path, small_pen_binary, capsys):
+    _, dataset = small_pen_binary
+    rows = tiny_grid(tmp_path, dataset)
+    out = tmp_path / "tiny"
+    assert [(r["task"], r["algorithm"], r["runs"]) for r in rows] == [
+        ("pen-binary", "awac", 2), ("pen-binary", "bc", 2), ("all tasks", "awac", 2), ("all tasks", "bc", 2)]
+    for r in rows:
+        for k, v in r.items():
+            if k.startswith(("success", "normalized")):
+                assert np.isfinite(v), k
+        assert r["success_rate_end_mean_lo"] <= r["success_rate_end_mean"] <= r["success_rate_end_mean_hi"]
+    md = (out / "summary.md").read_text()
+    assert md.count("\n| pen-binary |") == 2
+    with (out / "summary.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 4
+    width, height = png_size(out / "curves.png")
+    assert width > 400 and height > 300
+    with (out / "runs.csv").open() as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["done"] * 4
+    capsys.readouterr()
+    tiny_grid(tmp_path, dataset)  # a repeated command runs nothing
+    assert "4 already finished, 0 to run" in capsys.readouterr().out
+    rebuilt = benchmark.main(["report", *[str(p) for p in sorted((out / "runs").iterdir()) if p.is_dir()],
+                              "--out", str(tmp_path / "rebuilt")])
+    assert [r["success_rate_end_mean"] for r in rebuilt] == [r["success_rate_end_mean"] for r in rows]
+
+
+def test_a_failing_run_is_reported_and_the_others_finish(tmp_path, small_pen_binary, capsys):
+    _, dataset = small_pen_binary
+    # --top-fraction goes to bc.py only, where 0 is refused, so both bc runs fail and the awac runs go on
+    with pytest.raises(SystemExit) as e:
+        tiny_grid(tmp_path, dataset, "--top-fraction", "0", experiment="failing")
+    assert e.value.code == 1
+    printed = capsys.readouterr().out + capsys.readouterr().err
+    assert "2 runs failed" in printed and "pen-binary__bc__0" in printed
+    with (tmp_path / "failing" / "runs.csv").open() as f:
+        status = {r["run"]: r["status"] for r in csv.DictReader(f)}
+    assert status == {"pen-binary__awac__0": "done", "pen-binary__awac__1": "done",
+                      "pen-binary__bc__0": "failed", "pen-binary__bc__1": "failed"}
+    assert "pen-binary | awac" in (tmp_path / "failing" / "summary.md").read_text()
+
+
+def test_ray_launcher_on_a_local_instance(tmp_path, small_pen_binary):
+    ray = pytest.importorskip("ray")
+    _, dataset = small_pen_binary
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        rows = tiny_grid(tmp_path, dataset, "--seed", "0", algos=("bc",), experiment="ray")
+    finally:
+        ray.shutdown()
+    assert [(r["task"], r["algorithm"], r["runs"]) for r in rows] == [("pen-binary", "bc", 2), ("all tasks", "bc", 2)]
+
+
+def test_ray_launcher_without_a_cluster_says_how_to_start_one(tmp_path, small_pen_binary):
+    pytest.importorskip("ray")
+    _, dataset = small_pen_binary
+    with pytest.raises(SystemExit, match="ray start --head"):
+        benchmark.main(["--algos", "bc", "--envs", "pen-binary", "--seeds", "0", "--launcher", "ray",
+                        "--ray-address", "auto", "--results-dir", str(tmp_path), "--", "--dataset",
+                        str(dataset)])

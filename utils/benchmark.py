@@ -1,0 +1,341 @@
+"""Compare algorithms with one command: a grid of algorithms x tasks x seeds, then a table and learning curves.
+
+    python -m utils.benchmark --algos awac sac_fd bc awr --envs pen-binary door-binary relocate-binary --seeds 0 1 2
+    python -m utils.benchmark --algos awac bc --envs pen-binary --seeds 0 1 --budget quick -- --batch-size 64
+    python -m utils.benchmark report results/<experiment>/runs/*          # rebuild the outputs from finished runs
+
+Each (algorithm, task, seed) runs as its own process, `python <algo>.py --env-id ... --seed ...`, with one torch
+thread, its own W&B run (grouped by the experiment's name) and its own directory
+`results/<experiment>/runs/<task>__<algo>__<seed>`; `--workers` of them at a time (default: the machine's cores).
+Arguments after `--` go to every script that has them (a flag that no script has goes to all, so a typo fails);
+`--budget` adds a preset of flags before them (see BUDGETS). A run whose `final.json` exists is skipped when the command is repeated;
+a run that fails is reported with the end of its log and the others go on. `--launcher ray` submits each run as a
+Ray task to an existing cluster (`--ray-address`, default `auto`; the results directory must be on a file system
+the workers share).
+
+Outputs in `results/<experiment>/`: `summary.md` and `summary.csv` (per task and algorithm, and over all tasks:
+success rate and normalized score after the offline phase and at the end: mean over seeds, IQM, and 95%
+stratified-bootstrap confidence intervals of both, from rliable), `curves.png` (one panel per task: evaluation
+success rate against environment steps, offline phase shaded at negative steps, mean over seeds with a 95%
+bootstrap band per algorithm), and `runs.csv` (every run, its directory and its status).
+
+This is a driver: no algorithm file imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+ALGOS = ("awac", "sac_fd", "bc", "awr")
+# Flags a preset adds before the user's; each script receives only those its Args has.
+BUDGETS: dict[str, list[str]] = {
+    "quick": ["--offline-steps", "1000", "--online-steps", "2000", "--batch-size", "64", "--hidden-dims", "64",
+              "64", "--eval-every", "1000", "--eval-episodes", "5", "--log-every", "250", "--samples-per-iter",
+              "500", "--actor-steps", "250", "--critic-steps", "50"],
+    "table": ["--offline-steps", "25000", "--online-steps", "50000", "--batch-size", "256", "--eval-every", "5000",
+              "--eval-episodes", "25"],
+    "paper": [],  # every script's own defaults: the paper's budgets (AWAC: 25K offline updates, 500K env steps)
+}
+METRICS = ("success_rate", "normalized_score")
+
+
+def algo_flags(algo: str) -> set[str]:
+    """The command-line flags of an algorithm file's Args, e.g. {'--env-id', '--offline-steps', ...}."""
+    module = importlib.import_module(algo)
+    return {"--" + f.name.replace("_", "-") for f in dataclasses.fields(module.Args)}
+
+
+def flags_for(algo: str, words: list[str]) -> list[str]:
+    """The flags (with their values) of `words` meant for `algo`: those its Args has, and those no algorithm file
+    has (so a typo fails loudly everywhere instead of vanishing); a flag of another algorithm is left out."""
+    mine, known = algo_flags(algo), set().union(*(algo_flags(a) for a in ALGOS))
+    out, i = [], 0
+    while i < len(words):
+        j = i + 1
+        while j < len(words) and not words[j].startswith("--"):
+            j += 1
+        if words[i] in mine or words[i] not in known:
+            out += words[i:j]
+        i = j
+    return out
+
+
+@dataclasses.dataclass
+class Run:
+    """One (algorithm, task, seed) cell of the grid."""
+
+    algo: str
+    env_id: str
+    seed: int
+    run_dir: Path
+    command: list[str]
+    status: str = "pending"
+    log_tail: str = ""
+    seconds: float = 0.0
+
+
+def plan(args: argparse.Namespace, extra: list[str], runs_dir: Path) -> list[Run]:
+    runs = []
+    for env_id in args.envs:
+        for algo in args.algos:
+            for seed in args.seeds:
+                name = f"{env_id}__{algo}__{seed}"
+                command = [sys.executable, str(ROOT / f"{algo}.py"), "--env-id", env_id, "--seed", str(seed),
+                           "--threads", "1", "--no-progress", "--run-dir", str(runs_dir), "--run-name", name,
+                           "--wandb-group", args.experiment,
+                           *flags_for(algo, BUDGETS[args.budget] if args.budget else []), *flags_for(algo, extra)]
+                runs.append(Run(algo, env_id, seed, runs_dir / name, command))
+    return runs
+
+
+def execute(command: list[str], log_path: str) -> tuple[int, str]:
+    """Runs one command with its output in `log_path`; returns its exit code and the last 30 lines of its log."""
+    with open(log_path, "w") as log:
+        code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
+    return code, "".join(Path(log_path).read_text(errors="replace").splitlines(keepends=True)[-30:])
+
+
+def launch(runs: list[Run], args: argparse.Namespace) -> None:
+    """Runs every pending run, `args.workers` at a time, locally or as Ray tasks; failures do not stop the rest."""
+    todo = [r for r in runs if r.status == "pending"]
+    bar = tqdm(total=len(todo), desc="runs", unit="run", disable=None)
+    running: set[str] = set()
+
+    def show() -> None:
+        failed = sum(r.status == "failed" for r in runs)
+        bar.set_postfix(running=len(running), failed=failed)
+
+    def finished(run: Run, code: int, tail: str, start: float) -> None:
+        run.seconds = time.time() - start
+        run.status = "done" if code == 0 and (run.run_dir / "final.json").is_file() else "failed"
+        run.log_tail = tail
+        running.discard(run.run_dir.name)
+        if run.status == "failed":
+            tqdm.write(f"FAILED {run.run_dir.name} (exit {code}); end of {run.run_dir}.log:\n{tail}")
+        bar.update()
+        show()
+
+    for run in todo:
+        run.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    if args.launcher == "ray":
+        import ray
+
+        if not ray.is_initialized():
+            try:
+                ray.init(address=args.ray_address)
+            except ConnectionError as e:
+                raise SystemExit(f"no Ray cluster at {args.ray_address!r} ({e}). Start one with `ray start --head` "
+                                 "(and `ray start --address HEAD:6379` on each worker), or pass --ray-address")
+        remote = ray.remote(num_cpus=1, num_gpus=args.gpus_per_run)(execute)
+        pending = {}
+        for run in todo:
+            pending[remote.remote(run.command, str(run.run_dir) + ".log")] = (run, time.time())
+            running.add(run.run_dir.name)
+        show()
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            run, start = pending.pop(ready[0])
+            finished(run, *ray.get(ready[0]), start)
+    else:
+        with ThreadPoolExecutor(max_workers=args.workers) as pool:
+            futures = {}
+            for run in todo:
+                futures[pool.submit(execute, run.command, str(run.run_dir) + ".log")] = (run, time.time())
+            for future in as_completed(futures):
+                run, start = futures[future]
+                finished(run, *future.result(), start)
+    bar.close()
+
+
+# ----------------------------------------------------------------------------------------------- report
+def load_run(run_dir: Path) -> dict:
+    """A finished run's config, final metrics and evaluation curve (phase, step, success rate, score)."""
+    config = json.loads((run_dir / "config.json").read_text())
+    final = json.loads((run_dir / "final.json").read_text())
+    curve = []
+    with (run_dir / "metrics.csv").open() as f:
+        for row in csv.DictReader(f):
+            if row.get("eval/success_rate"):
+                offline = bool(row.get("charts/offline_step"))
+                step = float(row["charts/offline_step"] if offline else row.get("charts/env_step") or 0)
+                curve.append((offline, step, float(row["eval/success_rate"]), float(row["eval/normalized_score"])))
+    algo = run_dir.name.split("__")[1] if run_dir.name.count("__") >= 2 else Path(config.get("run_dir", "?")).name
+    return {"dir": run_dir, "algo": algo, "env_id": config["env_id"], "seed": config["seed"],
+            "offline_steps": config.get("offline_steps", 0), "final": final, "curve": curve}
+
+
+def interval(scores: dict[str, np.ndarray], reps: int) -> tuple[dict, dict]:
+    """rliable's mean and IQM with 95% stratified-bootstrap CIs; scores[algo] is (runs, tasks)."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    def aggregate(x: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_mean(x), metrics.aggregate_iqm(x)])
+
+    return rly.get_interval_estimates(scores, aggregate, reps=reps)
+
+
+def summarize(runs: list[dict], reps: int = 2000) -> list[dict]:
+    """One row per (task, algorithm) and per algorithm over all tasks (tasks with the same seeds only), with the
+    point estimates and CIs of mean and IQM for success rate and normalized score, offline and at the end."""
+    rows, tasks = [], sorted({r["env_id"] for r in runs})
+    algos = list(dict.fromkeys(r["algo"] for r in runs))
+    for scope in [*tasks, "all tasks"]:
+        for algo in algos:
+            mine = [r for r in runs if r["algo"] == algo and scope in (r["env_id"], "all tasks")]
+            if not mine:
+                continue
+            row = {"task": scope, "algorithm": algo, "runs": len(mine)}
+            for phase, prefix in (("offline", "offline/eval/"), ("end", "eval/")):
+                for metric in METRICS:
+                    by_task = [[r["final"].get(prefix + metric, np.nan) for r in mine if r["env_id"] == t]
+                               for t in tasks if any(r["env_id"] == t for r in mine)]
+                    n = min(len(v) for v in by_task)
+                    scores = np.array([v[:n] for v in by_task]).T  # (seeds, tasks)
+                    point, ci = interval({algo: scores}, reps)
+                    key = f"{metric}_{phase}"
+                    row[f"{key}_mean"], row[f"{key}_iqm"] = point[algo]
+                    (row[f"{key}_mean_lo"], row[f"{key}_iqm_lo"]), (row[f"{key}_mean_hi"], row[f"{key}_iqm_hi"]) = ci[algo]
+            rows.append(row)
+    return rows
+
+
+def plot_curves(runs: list[dict], path: Path, reps: int = 1000) -> None:
+    """curves.png: one panel per task, success rate against environment steps, offline phase at negative steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["env_id"] for r in runs})
+    algos = list(dict.fromkeys(r["algo"] for r in runs))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, task in zip(axes[0], tasks):
+        offline_len = max((r["offline_steps"] for r in runs if r["env_id"] == task), default=0)
+        for i, algo in enumerate(algos):
+            mine = [r for r in runs if r["env_id"] == task and r["algo"] == algo]
+            if not mine:
+                continue
+            points: dict[float, list[float]] = {}
+            for r in mine:
+                for offline, step, success, _ in r["curve"]:
+                    x = step - r["offline_steps"] if offline else step
+                    points.setdefault(x, []).append(success)
+            xs = sorted(x for x, v in points.items() if len(v) == len(mine))  # steps every seed reached
+            mean = np.array([np.mean(points[x]) for x in xs])
+            boot = np.array([[rng.choice(points[x], len(points[x])).mean() for _ in range(reps)] for x in xs])
+            lo, hi = np.percentile(boot, 2.5, axis=1), np.percentile(boot, 97.5, axis=1)
+            ax.plot(xs, mean, label=f"{algo} ({len(mine)} seeds)", color=f"C{i}")
+            ax.fill_between(xs, lo, hi, color=f"C{i}", alpha=0.2)
+        if offline_len:
+            ax.axvspan(-offline_len, 0, color="0.9", zorder=0)
+            ax.text(-offline_len / 2, 1.02, "offline", ha="center", va="bottom", fontsize=8, color="0.4")
+        ax.axvline(0, color="0.5", lw=0.8)
+        ax.set(title=task, xlabel="environment steps (offline updates before 0)", ylim=(-0.02, 1.08))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("success rate (evaluation)")
+    axes[0][-1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None) -> list[dict]:
+    """Writes summary.md, summary.csv, curves.png (and runs.csv) in `out` from finished run directories."""
+    out.mkdir(parents=True, exist_ok=True)
+    finished = [load_run(d) for d in run_dirs if (d / "final.json").is_file()]
+    if not finished:
+        raise SystemExit(f"no finished run (with final.json) among {len(run_dirs)} directories")
+    rows = summarize(finished)
+    with (out / "summary.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    fmt = lambda r, k, s=1: f"{r[k] * s:.2f} [{r[k + '_lo'] * s:.2f}, {r[k + '_hi'] * s:.2f}]"  # noqa: E731
+    lines = ["| task | algorithm | runs | success, offline (mean [95% CI]) | success, end (mean [95% CI]) | "
+             "success, end (IQM [95% CI]) | score, offline (mean) | score, end (mean [95% CI]) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['algorithm']} | {r['runs']} | {fmt(r, 'success_rate_offline_mean')} | "
+                     f"{fmt(r, 'success_rate_end_mean')} | {fmt(r, 'success_rate_end_iqm')} | "
+                     f"{r['normalized_score_offline_mean']:.1f} | {fmt(r, 'normalized_score_end_mean')} |")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    plot_curves(finished, out / "curves.png")
+    with (out / "runs.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run", "algorithm", "task", "seed", "status", "seconds", "directory"])
+        if all_runs is not None:
+            for r in all_runs:
+                w.writerow([r.run_dir.name, r.algo, r.env_id, r.seed, r.status, f"{r.seconds:.0f}", r.run_dir])
+        else:
+            for r in finished:
+                w.writerow([r["dir"].name, r["algo"], r["env_id"], r["seed"], "done", "", r["dir"]])
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------- command line
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Parses the command line, runs the grid (or only `report`), writes the outputs; returns the summary rows.
+    Exits with status 1 when any run failed (after writing what the others produced)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    if argv[:1] == ["report"]:
+        p = argparse.ArgumentParser(prog="python -m utils.benchmark report")
+        p.add_argument("run_dirs", nargs="+", type=Path)
+        p.add_argument("--out", type=Path, default=None, help="output directory (default: the runs' parent's parent)")
+        a = p.parse_args(argv[1:])
+        out = a.out or a.run_dirs[0].resolve().parent.parent
+        rows = report(a.run_dirs, out)
+        print((out / "summary.md").read_text())
+        return rows
+
+    p = argparse.ArgumentParser(prog="python -m utils.benchmark", description=__doc__.split("\n")[0])
+    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    p.add_argument("--envs", nargs="+", default=["pen-binary", "door-binary", "relocate-binary"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--budget", choices=sorted(BUDGETS), default=None, help="a preset of step budgets")
+    p.add_argument("--experiment", default=None, help="name of the experiment (default: from algos, envs, budget)")
+    p.add_argument("--results-dir", type=Path, default=ROOT / "results")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs at a time on this machine")
+    p.add_argument("--launcher", choices=("local", "ray"), default="local")
+    p.add_argument("--ray-address", default="auto", help="address of the Ray cluster for --launcher ray")
+    p.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs each Ray task asks for")
+    a = p.parse_args(argv)
+    a.experiment = a.experiment or "_".join(["-".join(a.algos), "-".join(a.envs), a.budget or "custom"])
+    out = a.results_dir / a.experiment
+    runs = plan(a, extra, out / "runs")
+    for run in runs:
+        if (run.run_dir / "final.json").is_file():
+            run.status = "skipped"
+    print(f"{len(runs)} runs in {out}: {sum(r.status == 'skipped' for r in runs)} already finished, "
+          f"{sum(r.status == 'pending' for r in runs)} to run, {a.workers if a.launcher == 'local' else 'Ray'} "
+          "at a time")
+    launch(runs, a)
+    failed = [r for r in runs if r.status == "failed"]
+    rows = report([r.run_dir for r in runs], out, runs)
+    print((out / "summary.md").read_text())
+    print(f"outputs in {out}: summary.md, summary.csv, curves.png, runs.csv")
+    if failed:
+        print(f"{len(failed)} runs failed: {', '.join(r.run_dir.name for r in failed)} (logs: <run dir>.log)")
+        raise SystemExit(1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
