@@ -38,8 +38,8 @@ Run:  python awac.py                                  (paper's setting, door-bin
       python awac.py --checkpoint runs/<run>/checkpoint.pt --eval-only
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor}, values/{q_mean,q_std,target_q_mean,
 advantage_mean,advantage_std,advantage_max,weight_mean,weight_max,weight_std,log_prob_mean,log_std_mean},
-eval/{return_mean,return_std,normalized_score,success_rate}, charts/{offline_step,env_step,SPS,
-episodic_return,episodic_length}.
+eval/{return_mean,return_std,normalized_score,success_rate}, charts/{offline_step,env_step,global_step,
+SPS,episodic_return,episodic_length}.
 """
 
 from __future__ import annotations
@@ -402,7 +402,8 @@ def evaluate_policy(actor: GaussianActor, args: Args) -> dict[str, float]:
 def train(args: Args) -> dict[str, float]:
     """Runs AWAC: `offline_steps` updates on the dataset, then `online_steps` environment steps with one update
     each, adding new transitions to the same buffer. Returns the final metrics (also in <run>/final.json):
-    `offline/eval/*` after the offline phase, `eval/*` at the end, `charts/SPS`, `wall_time_s`, `run_dir`.
+    `offline/eval/*` and `offline/wall_time_s` after the offline phase, `eval/*` at the end, `charts/SPS`
+    (steps of this process per second), `wall_time_s` (over resumes), `run_dir`.
 
     Raises:
         ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.

@@ -396,7 +396,8 @@ def train(args: Args) -> dict[str, float]:
     """Runs SAC: `bc_pretrain_steps` actor updates by maximum likelihood and `offline_steps` SAC updates on the
     prior data (none of either with --dataset none), then `online_steps` environment steps with one update each,
     adding new transitions to the same buffer. Returns the final metrics (also in <run>/final.json):
-    `offline/eval/*` before the online phase, `eval/*` at the end, `charts/SPS`, `wall_time_s`, `run_dir`.
+    `offline/eval/*` and `offline/wall_time_s` before the online phase, `eval/*` at the end, `charts/SPS`
+    (steps of this process per second), `wall_time_s` (over resumes), `run_dir`.
 
     Raises:
         ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
