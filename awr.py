@@ -33,7 +33,7 @@ passes). PyTorch instead of TensorFlow; Xavier initialization as in the code.
 Run:  python awr.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,bound}, values/{value_mean,return_mean,
 advantage_std,weight_mean,weight_max,clipped_fraction}, eval/{return_mean,return_std,normalized_score,success_rate},
-charts/{offline_step,env_step,iteration,SPS,episodic_return,episodic_length}.
+charts/{offline_step,env_step,global_step,iteration,SPS,episodic_return,episodic_length}.
 """
 
 from __future__ import annotations

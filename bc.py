@@ -16,7 +16,7 @@ normalization (as in awac.py).
 Run:  python bc.py --env-id pen-binary --dataset pen-expert
       python bc.py --env-id door-binary --top-fraction 0.1
 Logged (W&B and <run_dir>/metrics.csv): losses/actor, values/{log_prob_mean,log_std_mean},
-eval/{return_mean,return_std,normalized_score,success_rate}, charts/{offline_step,SPS}.
+eval/{return_mean,return_std,normalized_score,success_rate}, charts/{offline_step,global_step,SPS}.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ in the AWAC paper's SACfD. Twin critics run as one batched ensemble.
 Run:  python sac_fd.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,alpha,bc}, values/{q_mean,q_std,target_q_mean,
 alpha,entropy,log_prob_mean}, eval/{return_mean,return_std,normalized_score,success_rate},
-charts/{bc_step,offline_step,env_step,SPS,episodic_return,episodic_length}.
+charts/{bc_step,offline_step,env_step,global_step,SPS,episodic_return,episodic_length}.
 """
 
 from __future__ import annotations
