@@ -220,6 +220,7 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     tasks = sorted({r["env_id"] for r in runs})
     algos = list(dict.fromkeys(r["algo"] for r in runs))
@@ -247,6 +248,7 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000) -> None:
             ax.text(-offline_len / 2, 1.02, "offline", ha="center", va="bottom", fontsize=8, color="0.4")
         ax.axvline(0, color="0.5", lw=0.8)
         ax.set(title=task, xlabel="environment steps (offline updates before 0)", ylim=(-0.02, 1.08))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("success rate (evaluation)")
     axes[0][-1].legend(fontsize=8, loc="lower right")
