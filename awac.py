@@ -20,8 +20,8 @@ are <= 0 (rlkit's Clamp(max=0) output activation).
 Defaults and their source (awac1.py unless said): batch 1024, hidden 2x256, lr 3e-4 for both, gamma 0.99,
 tau 5e-3, beta 0.5, advantage clip 0.5, policy weight decay 1e-4, log-std in [-6, 0], 25,000 offline updates
 (q_num_pretrain2_steps), 1M buffer, one update per environment step (num_trains_per_train_loop =
-num_expl_steps_per_train_loop = 1000), 500,000 online steps (rlkit: 501 epochs of 1000). The paper's appendix uses 4x256 networks and
-beta 1.0: `--hidden-dims 256 256 256 256 --beta 1.0`.
+num_expl_steps_per_train_loop = 1000), 500,000 online steps (rlkit: 501 epochs of 1000). The paper's appendix lists
+4x256 networks: `--hidden-dims 256 256 256 256`.
 
 Deviations from rlkit, each deliberate:
 - Actions stored and fed to the target are clipped to the action space (the env clips them anyway); rlkit stores
