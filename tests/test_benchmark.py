@@ -92,3 +92,24 @@ def test_ray_launcher_without_a_cluster_says_how_to_start_one(tmp_path, small_pe
         benchmark.main(["--algos", "bc", "--envs", "pen-binary", "--seeds", "0", "--launcher", "ray",
                         "--ray-address", "auto", "--results-dir", str(tmp_path), "--", "--dataset",
                         str(dataset)])
+
+
+def test_bc_pretraining_counts_as_offline_phase_in_the_curve(tmp_path):
+    """sac_fd.py --bc-pretrain-steps logs its evaluations with charts/bc_step before the offline updates: the curve
+    must place them before the offline updates, all at negative steps relative to the online phase."""
+    run = tmp_path / "pen-binary__sacfd-pretrain__0"
+    run.mkdir()
+    (run / "config.json").write_text('{"env_id": "pen-binary", "seed": 0, "offline_steps": 30, "bc_pretrain_steps": 20}')
+    (run / "final.json").write_text('{"eval/success_rate": 0.5}')
+    rows = [  # (offline_step, bc_step, env_step, success): before BC, during BC, during offline updates, online
+        ("0", "", "", 0.0), ("", "10", "", 0.25), ("10", "", "", 0.5), ("", "", "0", 0.75), ("", "", "40", 1.0)]
+    with (run / "metrics.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/bc_step",
+                    "charts/env_step"])
+        for offline, bc, env, success in rows:
+            w.writerow([success, 100 * success, offline, bc, env])
+    loaded = benchmark.load_run(run)
+    assert loaded["algo"] == "sacfd-pretrain" and loaded["offline_steps"] == 50
+    assert [(offline, step) for offline, step, _, _ in loaded["curve"]] == [
+        (True, 0.0), (True, 10.0), (True, 30.0), (False, 0.0), (False, 40.0)]

@@ -163,19 +163,27 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------------------------- report
 def load_run(run_dir: Path) -> dict:
-    """A finished run's config, final metrics and evaluation curve (phase, step, success rate, score)."""
+    """A finished run's config, final metrics and evaluation curve: (offline, step, success rate, score) per evaluation,
+    where step counts updates from the start of the offline phase (BC pretraining included) or online env steps."""
     config = json.loads((run_dir / "config.json").read_text())
     final = json.loads((run_dir / "final.json").read_text())
+    # sac_fd.py's --bc-pretrain-steps come before its offline updates: both count as the offline phase.
+    bc_steps = config.get("bc_pretrain_steps", 0)
     curve = []
     with (run_dir / "metrics.csv").open() as f:
         for row in csv.DictReader(f):
             if row.get("eval/success_rate"):
-                offline = bool(row.get("charts/offline_step"))
-                step = float(row["charts/offline_step"] if offline else row.get("charts/env_step") or 0)
+                offline = bool(row.get("charts/offline_step") or row.get("charts/bc_step"))
+                if row.get("charts/bc_step"):
+                    step = float(row["charts/bc_step"])
+                elif offline:
+                    step = float(row["charts/offline_step"]) + (bc_steps if float(row["charts/offline_step"]) else 0)
+                else:
+                    step = float(row.get("charts/env_step") or 0)
                 curve.append((offline, step, float(row["eval/success_rate"]), float(row["eval/normalized_score"])))
     algo = run_dir.name.split("__")[1] if run_dir.name.count("__") >= 2 else Path(config.get("run_dir", "?")).name
     return {"dir": run_dir, "algo": algo, "env_id": config["env_id"], "seed": config["seed"],
-            "offline_steps": config.get("offline_steps", 0), "final": final, "curve": curve}
+            "offline_steps": config.get("offline_steps", 0) + bc_steps, "final": final, "curve": curve}
 
 
 def interval(scores: dict[str, np.ndarray], reps: int) -> tuple[dict, dict]:
