@@ -37,7 +37,7 @@ def test_tiny_grid_end_to_end_then_skipped_when_repeated(tmp_path, small_pen_bin
     rows = tiny_grid(tmp_path, dataset)
     out = tmp_path / "tiny"
     assert [(r["task"], r["algorithm"], r["runs"]) for r in rows] == [
-        ("pen-binary", "awac", 2), ("pen-binary", "bc", 2), ("all tasks", "awac", 2), ("all tasks", "bc", 2)]
+        ("pen-binary", "awac", 2), ("pen-binary", "bc", 2)]  # one task: no "all tasks" rows
     for r in rows:
         for k, v in r.items():
             if k.startswith(("success", "normalized")):
@@ -82,7 +82,7 @@ def test_ray_launcher_on_a_local_instance(tmp_path, small_pen_binary):
         rows = tiny_grid(tmp_path, dataset, "--seed", "0", algos=("bc",), experiment="ray")
     finally:
         ray.shutdown()
-    assert [(r["task"], r["algorithm"], r["runs"]) for r in rows] == [("pen-binary", "bc", 2), ("all tasks", "bc", 2)]
+    assert [(r["task"], r["algorithm"], r["runs"]) for r in rows] == [("pen-binary", "bc", 2)]
 
 
 def test_ray_launcher_without_a_cluster_says_how_to_start_one(tmp_path, small_pen_binary):
@@ -113,3 +113,18 @@ def test_bc_pretraining_counts_as_offline_phase_in_the_curve(tmp_path):
     assert loaded["algo"] == "sacfd-pretrain" and loaded["offline_steps"] == 50
     assert [(offline, step) for offline, step, _, _ in loaded["curve"]] == [
         (True, 0.0), (True, 10.0), (True, 30.0), (False, 0.0), (False, 40.0)]
+
+
+def test_summary_over_tasks_averages_each_seed_across_tasks():
+    """With two tasks, the "all tasks" row's mean is the mean over every (seed, task) score."""
+    def run(env_id, seed, success):
+        return {"algo": "awac", "env_id": env_id, "seed": seed,
+                "final": {f"{p}{m}": success for p in ("offline/eval/", "eval/") for m in benchmark.METRICS}}
+    runs = [run("pen-binary", 0, 1.0), run("pen-binary", 1, 0.5), run("door-binary", 0, 0.0), run("door-binary", 1, 0.25)]
+    rows = {r["task"]: r for r in benchmark.summarize(runs, reps=200)}
+    assert sorted(rows) == ["all tasks", "door-binary", "pen-binary"]
+    assert rows["pen-binary"]["success_rate_end_mean"] == pytest.approx(0.75)
+    assert rows["door-binary"]["success_rate_end_mean"] == pytest.approx(0.125)
+    assert rows["all tasks"]["success_rate_end_mean"] == pytest.approx(0.4375)
+    assert rows["all tasks"]["runs"] == 4
+    assert rows["all tasks"]["success_rate_end_mean_lo"] <= 0.4375 <= rows["all tasks"]["success_rate_end_mean_hi"]

@@ -202,7 +202,7 @@ def summarize(runs: list[dict], reps: int = 2000) -> list[dict]:
     point estimates and CIs of mean and IQM for success rate and normalized score, offline and at the end."""
     rows, tasks = [], sorted({r["env_id"] for r in runs})
     algos = list(dict.fromkeys(r["algo"] for r in runs))
-    for scope in [*tasks, "all tasks"]:
+    for scope in [*tasks, "all tasks"] if len(tasks) > 1 else tasks:
         for algo in algos:
             mine = [r for r in runs if r["algo"] == algo and scope in (r["env_id"], "all tasks")]
             if not mine:
@@ -232,7 +232,7 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000) -> None:
 
     tasks = sorted({r["env_id"] for r in runs})
     algos = list(dict.fromkeys(r["algo"] for r in runs))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks) + 1.8, 3.8), squeeze=False)
     rng = np.random.default_rng(0)
     for ax, task in zip(axes[0], tasks):
         offline_len = max((r["offline_steps"] for r in runs if r["env_id"] == task), default=0)
@@ -259,9 +259,9 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000) -> None:
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("success rate (evaluation)")
-    axes[0][-1].legend(fontsize=8, loc="lower right")
+    axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
