@@ -46,7 +46,7 @@ def test_tiny_grid_end_to_end_then_skipped_when_repeated(tmp_path, small_pen_bin
     md = (out / "summary.md").read_text()
     assert md.count("\n| pen-binary |") == 2
     with (out / "summary.csv").open() as f:
-        assert len(list(csv.DictReader(f))) == 4
+        assert len(list(csv.DictReader(f))) == 2  # the same rows as summary.md
     width, height = png_size(out / "curves.png")
     assert width > 400 and height > 300
     with (out / "runs.csv").open() as f:
@@ -128,3 +128,15 @@ def test_summary_over_tasks_averages_each_seed_across_tasks():
     assert rows["all tasks"]["success_rate_end_mean"] == pytest.approx(0.4375)
     assert rows["all tasks"]["runs"] == 4
     assert rows["all tasks"]["success_rate_end_mean_lo"] <= 0.4375 <= rows["all tasks"]["success_rate_end_mean_hi"]
+
+
+def test_run_seconds_count_only_the_run_not_its_time_in_the_queue(tmp_path):
+    """With one worker, three 0.4 s runs finish at about 0.4, 0.8 and 1.2 s: each must record about 0.4 s."""
+    import argparse
+    import sys
+
+    sleep = [sys.executable, "-c", "import time; time.sleep(0.4)"]
+    runs = [benchmark.Run("bc", "pen-binary", seed, tmp_path / f"pen-binary__bc__{seed}", sleep) for seed in range(3)]
+    benchmark.launch(runs, argparse.Namespace(launcher="local", workers=1))
+    assert all(0.4 <= r.seconds < 0.75 for r in runs), [r.seconds for r in runs]
+    assert [r.status for r in runs] == ["failed"] * 3  # exit 0 but no final.json: not a finished run

@@ -102,11 +102,13 @@ def plan(args: argparse.Namespace, extra: list[str], runs_dir: Path) -> list[Run
     return runs
 
 
-def execute(command: list[str], log_path: str) -> tuple[int, str]:
-    """Runs one command with its output in `log_path`; returns its exit code and the last 30 lines of its log."""
+def execute(command: list[str], log_path: str) -> tuple[int, str, float]:
+    """Runs one command with its output in `log_path`; returns its exit code, the last 30 lines of its log and its
+    wall time in seconds (from its own start, so time spent queued behind other runs is not counted)."""
+    start = time.time()
     with open(log_path, "w") as log:
         code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
-    return code, "".join(Path(log_path).read_text(errors="replace").splitlines(keepends=True)[-30:])
+    return code, "".join(Path(log_path).read_text(errors="replace").splitlines(keepends=True)[-30:]), time.time() - start
 
 
 def launch(runs: list[Run], args: argparse.Namespace) -> None:
@@ -119,8 +121,8 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
         failed = sum(r.status == "failed" for r in runs)
         bar.set_postfix(running=len(running), failed=failed)
 
-    def finished(run: Run, code: int, tail: str, start: float) -> None:
-        run.seconds = time.time() - start
+    def finished(run: Run, code: int, tail: str, seconds: float) -> None:
+        run.seconds = seconds
         run.status = "done" if code == 0 and (run.run_dir / "final.json").is_file() else "failed"
         run.log_tail = tail
         running.discard(run.run_dir.name)
@@ -143,21 +145,22 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
         remote = ray.remote(num_cpus=1, num_gpus=args.gpus_per_run)(execute)
         pending = {}
         for run in todo:
-            pending[remote.remote(run.command, str(run.run_dir) + ".log")] = (run, time.time())
+            pending[remote.remote(run.command, str(run.run_dir) + ".log")] = run
             running.add(run.run_dir.name)
         show()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            run, start = pending.pop(ready[0])
-            finished(run, *ray.get(ready[0]), start)
+            finished(pending.pop(ready[0]), *ray.get(ready[0]))
     else:
+        def start(run: Run) -> tuple[int, str, float]:
+            running.add(run.run_dir.name)  # a worker thread picked it up: it is running, no longer queued
+            show()
+            return execute(run.command, str(run.run_dir) + ".log")
+
         with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            futures = {}
-            for run in todo:
-                futures[pool.submit(execute, run.command, str(run.run_dir) + ".log")] = (run, time.time())
+            futures = {pool.submit(start, run): run for run in todo}
             for future in as_completed(futures):
-                run, start = futures[future]
-                finished(run, *future.result(), start)
+                finished(futures[future], *future.result())
     bar.close()
 
 
