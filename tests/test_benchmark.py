@@ -140,3 +140,17 @@ def test_run_seconds_count_only_the_run_not_its_time_in_the_queue(tmp_path):
     benchmark.launch(runs, argparse.Namespace(launcher="local", workers=1))
     assert all(0.4 <= r.seconds < 0.75 for r in runs), [r.seconds for r in runs]
     assert [r.status for r in runs] == ["failed"] * 3  # exit 0 but no final.json: not a finished run
+
+
+def test_progress_without_a_terminal_prints_a_line_per_finished_run(tmp_path, capsys):
+    """Under nohup or a batch job the bar is off: each finished run prints done/total, its status and the time left."""
+    import argparse
+    import sys
+
+    sleep = [sys.executable, "-c", "import time; time.sleep(0.1)"]
+    runs = [benchmark.Run("bc", "pen-binary", seed, tmp_path / f"pen-binary__bc__{seed}", sleep) for seed in range(2)]
+    benchmark.launch(runs, argparse.Namespace(launcher="local", workers=1))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert [line.split(" ", 3)[:3] for line in lines] == [
+        ["[1/2]", "failed", "pen-binary__bc__0"], ["[2/2]", "failed", "pen-binary__bc__1"]]
+    assert "failed 1," in lines[0] and "running 0, failed 2, about 00:00 left" in lines[1]

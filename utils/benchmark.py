@@ -9,7 +9,8 @@ thread, its own W&B run (grouped by the experiment's name) and its own directory
 `results/<experiment>/runs/<task>__<algo>__<seed>`; `--workers` of them at a time (default: the machine's cores).
 Arguments after `--` go to every script that has them (a flag that no script has goes to all, so a typo fails);
 `--budget` adds a preset of flags before them (see BUDGETS). A run whose `final.json` exists is skipped when the command is repeated;
-a run that fails is reported with the end of its log and the others go on. `--launcher ray` submits each run as a
+a run that fails is reported with the end of its log and the others go on. Progress: a bar with runs done,
+running and failed and the time left, or, when the output is not a terminal, one line per finished run. `--launcher ray` submits each run as a
 Ray task to an existing cluster (`--ray-address`, default `auto`; the results directory must be on a file system
 the workers share).
 
@@ -116,6 +117,7 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
     todo = [r for r in runs if r.status == "pending"]
     bar = tqdm(total=len(todo), desc="runs", unit="run", disable=None)
     running: set[str] = set()
+    started = time.time()
 
     def show() -> None:
         failed = sum(r.status == "failed" for r in runs)
@@ -130,6 +132,12 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
             tqdm.write(f"FAILED {run.run_dir.name} (exit {code}); end of {run.run_dir}.log:\n{tail}")
         bar.update()
         show()
+        if bar.disable:  # no terminal (nohup, a batch job): one line per finished run instead of the bar
+            done, elapsed = sum(r.status != "pending" for r in todo), time.time() - started
+            left = tqdm.format_interval(elapsed / done * (len(todo) - done))
+            print(f"[{done}/{len(todo)}] {run.status} {run.run_dir.name} in {tqdm.format_interval(seconds)}; "
+                  f"running {len(running)}, failed {sum(r.status == 'failed' for r in runs)}, "
+                  f"about {left} left", flush=True)
 
     for run in todo:
         run.run_dir.parent.mkdir(parents=True, exist_ok=True)
