@@ -1,7 +1,9 @@
 """utils.benchmark: a tiny grid end to end, skipping finished runs, reporting a failure, the Ray launcher."""
 
+import argparse
 import csv
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -130,26 +132,24 @@ def test_summary_over_tasks_averages_each_seed_across_tasks():
     assert rows["all tasks"]["success_rate_end_mean_lo"] <= 0.4375 <= rows["all tasks"]["success_rate_end_mean_hi"]
 
 
+def sleeping_runs(tmp_path, n, seconds):
+    """`n` runs on one worker that each sleep `seconds` and write no final.json (so they count as failed)."""
+    sleep = [sys.executable, "-c", f"import time; time.sleep({seconds})"]
+    runs = [benchmark.Run("bc", "pen-binary", seed, tmp_path / f"pen-binary__bc__{seed}", sleep) for seed in range(n)]
+    benchmark.launch(runs, argparse.Namespace(launcher="local", workers=1))
+    return runs
+
+
 def test_run_seconds_count_only_the_run_not_its_time_in_the_queue(tmp_path):
     """With one worker, three 0.4 s runs finish at about 0.4, 0.8 and 1.2 s: each must record about 0.4 s."""
-    import argparse
-    import sys
-
-    sleep = [sys.executable, "-c", "import time; time.sleep(0.4)"]
-    runs = [benchmark.Run("bc", "pen-binary", seed, tmp_path / f"pen-binary__bc__{seed}", sleep) for seed in range(3)]
-    benchmark.launch(runs, argparse.Namespace(launcher="local", workers=1))
+    runs = sleeping_runs(tmp_path, 3, 0.4)
     assert all(0.4 <= r.seconds < 0.75 for r in runs), [r.seconds for r in runs]
     assert [r.status for r in runs] == ["failed"] * 3  # exit 0 but no final.json: not a finished run
 
 
 def test_progress_without_a_terminal_prints_a_line_per_finished_run(tmp_path, capsys):
     """Under nohup or a batch job the bar is off: each finished run prints done/total, its status and the time left."""
-    import argparse
-    import sys
-
-    sleep = [sys.executable, "-c", "import time; time.sleep(0.1)"]
-    runs = [benchmark.Run("bc", "pen-binary", seed, tmp_path / f"pen-binary__bc__{seed}", sleep) for seed in range(2)]
-    benchmark.launch(runs, argparse.Namespace(launcher="local", workers=1))
+    sleeping_runs(tmp_path, 2, 0.1)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
     assert [line.split(" ", 3)[:3] for line in lines] == [
         ["[1/2]", "failed", "pen-binary__bc__0"], ["[2/2]", "failed", "pen-binary__bc__1"]]

@@ -8,11 +8,11 @@ Each (algorithm, task, seed) runs as its own process, `python <algo>.py --env-id
 thread, its own W&B run (grouped by the experiment's name) and its own directory
 `results/<experiment>/runs/<task>__<algo>__<seed>`; `--workers` of them at a time (default: the machine's cores).
 Arguments after `--` go to every script that has them (a flag that no script has goes to all, so a typo fails);
-`--budget` adds a preset of flags before them (see BUDGETS). A run whose `final.json` exists is skipped when the command is repeated;
-a run that fails is reported with the end of its log and the others go on. Progress: a bar with runs done,
-running and failed and the time left, or, when the output is not a terminal, one line per finished run. `--launcher ray` submits each run as a
-Ray task to an existing cluster (`--ray-address`, default `auto`; the results directory must be on a file system
-the workers share).
+`--budget` adds a preset of flags before them (see BUDGETS). A run whose `final.json` exists is skipped when the
+command is repeated; a run that fails is reported with the end of its log and the others go on. Progress: a bar
+with runs done, running and failed and the time left, or, when the output is not a terminal, one line per finished
+run. `--launcher ray` submits each run as a Ray task to an existing cluster (`--ray-address`, default `auto`; the
+results directory must be on a file system the workers share).
 
 Outputs in `results/<experiment>/`: `summary.md` and `summary.csv` (per task and algorithm, and over all tasks:
 success rate and normalized score after the offline phase and at the end: mean over seeds, IQM, and 95%
@@ -109,7 +109,8 @@ def execute(command: list[str], log_path: str) -> tuple[int, str, float]:
     start = time.time()
     with open(log_path, "w") as log:
         code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
-    return code, "".join(Path(log_path).read_text(errors="replace").splitlines(keepends=True)[-30:]), time.time() - start
+    tail = "".join(Path(log_path).read_text(errors="replace").splitlines(keepends=True)[-30:])
+    return code, tail, time.time() - start
 
 
 def launch(runs: list[Run], args: argparse.Namespace) -> None:
@@ -119,9 +120,11 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
     running: set[str] = set()
     started = time.time()
 
+    def failed() -> int:
+        return sum(r.status == "failed" for r in runs)
+
     def show() -> None:
-        failed = sum(r.status == "failed" for r in runs)
-        bar.set_postfix(running=len(running), failed=failed)
+        bar.set_postfix(running=len(running), failed=failed())
 
     def finished(run: Run, code: int, tail: str, seconds: float) -> None:
         run.seconds = seconds
@@ -136,7 +139,7 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
             done, elapsed = sum(r.status != "pending" for r in todo), time.time() - started
             left = tqdm.format_interval(elapsed / done * (len(todo) - done))
             print(f"[{done}/{len(todo)}] {run.status} {run.run_dir.name} in {tqdm.format_interval(seconds)}; "
-                  f"running {len(running)}, failed {sum(r.status == 'failed' for r in runs)}, "
+                  f"running {len(running)}, failed {failed()}, "
                   f"about {left} left", flush=True)
 
     for run in todo:
