@@ -145,13 +145,25 @@ class Args:
 
 
 # ----------------------------------------------------------------------------------------------- networks
-def mlp(in_dim: int, out_dim: int, hidden_dims: tuple[int, ...]) -> nn.Sequential:
-    """ReLU MLP: (..., in_dim) -> (..., out_dim)."""
-    layers, d = [], in_dim
-    for h in hidden_dims:
-        layers += [nn.Linear(d, h), nn.ReLU()]
-        d = h
-    return nn.Sequential(*layers, nn.Linear(d, out_dim))
+class MLP(nn.Sequential):
+    """ReLU MLP: (..., in_dim) -> (..., out_dim), float32 out. With `bf16`, the hidden layers run under bfloat16
+    autocast (the CPU's AMX/AVX-512 units, a GPU's tensor cores) and the output layer in float32, so what follows
+    (Q values, TD targets, advantages, log-probabilities, losses) keeps float32's precision."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dims: tuple[int, ...], bf16: bool = False):
+        layers, d = [], in_dim
+        for h in hidden_dims:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        super().__init__(*layers, nn.Linear(d, out_dim))
+        self.bf16 = bf16
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        *hidden, out = self
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=self.bf16):
+            for layer in hidden:
+                x = layer(x)
+        return out(x.float())
 
 
 class Normalizer(nn.Module):
@@ -171,8 +183,8 @@ class Normalizer(nn.Module):
 
 
 def awr_mlp(in_dim: int, out_dim: int, hidden_dims: tuple[int, ...], out_scale: float = 1.0) -> nn.Sequential:
-    """`mlp` with Xavier-uniform weights and zero biases (AWR's net_util), the last layer scaled by `out_scale`."""
-    net = mlp(in_dim, out_dim, hidden_dims)
+    """`MLP` with Xavier-uniform weights and zero biases (AWR's net_util), the last layer scaled by `out_scale`."""
+    net = MLP(in_dim, out_dim, hidden_dims)
     for layer in net:
         if isinstance(layer, nn.Linear):
             nn.init.xavier_uniform_(layer.weight)
@@ -360,7 +372,11 @@ class Logger:
                                     config=asdict(args), dir=str(run), mode=args.wandb_mode, id=run.name,
                                     resume="allow")
 
-    def log(self, row: dict[str, float], step: int) -> None:
+    def log(self, row: dict[str, float | torch.Tensor], step: int) -> None:
+        """Logs one row at `step`; 0-dim tensor values are read from the device in one transfer."""
+        tensors = [k for k, v in row.items() if isinstance(v, torch.Tensor)]
+        if tensors:
+            row = {**row, **dict(zip(tensors, torch.stack([row[k].float() for k in tensors]).tolist()))}
         row = {**row, "charts/global_step": step}
         self.rows.append(row)
         if self.wandb:
@@ -407,6 +423,10 @@ def train(args: Args) -> dict[str, float]:
         ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
     """
     start, elapsed_before = time.time(), 0.0  # wall time of earlier processes of a resumed run
+    # Adam's moments of dead units and weight-decayed weights sink below 1e-38, where x86 arithmetic is very slow
+    # (measured: updates 4x slower after a few thousand). Flushing them to zero must come before the first parallel
+    # torch op of the process: worker threads copy the flag from this thread when they start, not later.
+    torch.set_flush_denormal(True)
     if args.threads:
         torch.set_num_threads(args.threads)
     ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None

@@ -107,13 +107,25 @@ class Args:
 
 
 # ----------------------------------------------------------------------------------------------- networks
-def mlp(in_dim: int, out_dim: int, hidden_dims: tuple[int, ...]) -> nn.Sequential:
-    """ReLU MLP: (..., in_dim) -> (..., out_dim)."""
-    layers, d = [], in_dim
-    for h in hidden_dims:
-        layers += [nn.Linear(d, h), nn.ReLU()]
-        d = h
-    return nn.Sequential(*layers, nn.Linear(d, out_dim))
+class MLP(nn.Sequential):
+    """ReLU MLP: (..., in_dim) -> (..., out_dim), float32 out. With `bf16`, the hidden layers run under bfloat16
+    autocast (the CPU's AMX/AVX-512 units, a GPU's tensor cores) and the output layer in float32, so what follows
+    (Q values, TD targets, advantages, log-probabilities, losses) keeps float32's precision."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dims: tuple[int, ...], bf16: bool = False):
+        layers, d = [], in_dim
+        for h in hidden_dims:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        super().__init__(*layers, nn.Linear(d, out_dim))
+        self.bf16 = bf16
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        *hidden, out = self
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=self.bf16):
+            for layer in hidden:
+                x = layer(x)
+        return out(x.float())
 
 
 class GaussianActor(nn.Module):
@@ -121,16 +133,16 @@ class GaussianActor(nn.Module):
     sigmoid (rlkit GaussianPolicy, std_architecture="values"). Samples are not squashed."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], min_log_std: float,
-                 max_log_std: float):
+                 max_log_std: float, bf16: bool = False):
         super().__init__()
-        self.net = mlp(obs_dim, act_dim, hidden_dims)
+        self.net = MLP(obs_dim, act_dim, hidden_dims, bf16)
         self.log_std_logits = nn.Parameter(torch.zeros(act_dim))
         self.min_log_std, self.max_log_std = min_log_std, max_log_std
 
     def forward(self, obs: torch.Tensor) -> torch.distributions.Normal:
         """obs (B, obs_dim) -> a Normal over (B, act_dim)."""
         log_std = self.min_log_std + torch.sigmoid(self.log_std_logits) * (self.max_log_std - self.min_log_std)
-        return torch.distributions.Normal(torch.tanh(self.net(obs)), log_std.exp())
+        return torch.distributions.Normal(torch.tanh(self.net(obs)), log_std.exp(), validate_args=False)
 
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """log pi(action|obs), summed over action dimensions: (B,)."""
@@ -165,15 +177,15 @@ class BC:
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), args.actor_lr,
                                           weight_decay=args.actor_weight_decay)
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One step of -E[log pi(a|s)] on a batch (obs, action; (B, ...))."""
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One step of -E[log pi(a|s)] on a batch (obs, action; (B, ...)); metrics as 0-dim tensors."""
         log_prob = self.actor.log_prob(batch["obs"], batch["action"])
         actor_loss = -log_prob.mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
-        return {"losses/actor": actor_loss.item(), "values/log_prob_mean": log_prob.mean().item(),
-                "values/log_std_mean": self.actor(batch["obs"][:1]).stddev.log().mean().item()}
+        return {"losses/actor": actor_loss.detach(), "values/log_prob_mean": log_prob.detach().mean(),
+                "values/log_std_mean": self.actor(batch["obs"][:1]).stddev.log().mean().detach()}
 
     def state_dict(self) -> dict:
         return {"actor": self.actor.state_dict(), "actor_opt": self.actor_opt.state_dict()}
@@ -200,7 +212,11 @@ class Logger:
                                     config=asdict(args), dir=str(run), mode=args.wandb_mode, id=run.name,
                                     resume="allow")
 
-    def log(self, row: dict[str, float], step: int) -> None:
+    def log(self, row: dict[str, float | torch.Tensor], step: int) -> None:
+        """Logs one row at `step`; 0-dim tensor values are read from the device in one transfer."""
+        tensors = [k for k, v in row.items() if isinstance(v, torch.Tensor)]
+        if tensors:
+            row = {**row, **dict(zip(tensors, torch.stack([row[k].float() for k in tensors]).tolist()))}
         row = {**row, "charts/global_step": step}
         self.rows.append(row)
         if self.wandb:
@@ -246,6 +262,10 @@ def train(args: Args) -> dict[str, float]:
         ValueError: unknown env, a bad --top-fraction, or (utils.datasets.DatasetError) a dataset that does not fit.
     """
     start, elapsed_before = time.time(), 0.0  # wall time of earlier processes of a resumed run
+    # Adam's moments of dead units and weight-decayed weights sink below 1e-38, where x86 arithmetic is very slow
+    # (measured: updates 4x slower after a few thousand). Flushing them to zero must come before the first parallel
+    # torch op of the process: worker threads copy the flag from this thread when they start, not later.
+    torch.set_flush_denormal(True)
     if args.threads:
         torch.set_num_threads(args.threads)
     ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None

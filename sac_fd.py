@@ -27,6 +27,11 @@ Deviations: CleanRL updates the actor every 2nd step with a Q learning rate of 1
 step, 3e-4). No priority replay of demonstrations (DDPGfD): prior data and online data are sampled uniformly, as
 in the AWAC paper's SACfD. Twin critics run as one batched ensemble.
 
+How the update runs (as in awac.py; none of it changes what is computed beyond float rounding): fused Adam, one
+foreach lerp for the targets, metrics kept on the device until logged, denormals flushed to zero;
+`--precision bf16` runs the hidden layers under bfloat16 autocast with everything after them in float32;
+`--compile` compiles the critic and actor losses (separately: the actor's loss uses the critic just stepped).
+
 Run:  python sac_fd.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,alpha,bc}, values/{q_mean,q_std,target_q_mean,
 alpha,entropy,log_prob_mean}, eval/{return_mean,return_std,normalized_score,success_rate},
@@ -65,6 +70,11 @@ class Args:
     """torch device, e.g. cpu or cuda"""
     threads: int = 0
     """torch CPU threads (0: torch's default); give parallel runs 1 each"""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16: hidden layers under bfloat16 autocast (output layers, targets, log-probabilities and losses stay
+    float32); needs AMX/AVX-512-bf16 on a CPU or a GPU with bf16 tensor cores to pay"""
+    compile: bool = False
+    """torch.compile the losses (costs ~20-60 s of compiling at the start of each process)"""
     run_dir: str = "runs"
     """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
     run_name: str | None = None
@@ -134,13 +144,25 @@ class Args:
 
 
 # ----------------------------------------------------------------------------------------------- networks
-def mlp(in_dim: int, out_dim: int, hidden_dims: tuple[int, ...]) -> nn.Sequential:
-    """ReLU MLP: (..., in_dim) -> (..., out_dim)."""
-    layers, d = [], in_dim
-    for h in hidden_dims:
-        layers += [nn.Linear(d, h), nn.ReLU()]
-        d = h
-    return nn.Sequential(*layers, nn.Linear(d, out_dim))
+class MLP(nn.Sequential):
+    """ReLU MLP: (..., in_dim) -> (..., out_dim), float32 out. With `bf16`, the hidden layers run under bfloat16
+    autocast (the CPU's AMX/AVX-512 units, a GPU's tensor cores) and the output layer in float32, so what follows
+    (Q values, TD targets, advantages, log-probabilities, losses) keeps float32's precision."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dims: tuple[int, ...], bf16: bool = False):
+        layers, d = [], in_dim
+        for h in hidden_dims:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        super().__init__(*layers, nn.Linear(d, out_dim))
+        self.bf16 = bf16
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        *hidden, out = self
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=self.bf16):
+            for layer in hidden:
+                x = layer(x)
+        return out(x.float())
 
 
 class EnsembleLinear(nn.Module):
@@ -158,20 +180,22 @@ class EnsembleLinear(nn.Module):
 
 class TwinQ(nn.Module):
     """Two Q networks Q_i(s, a), i = 1, 2, as one ensemble: obs (B, obs_dim), action (B, act_dim) -> (2, B).
-    Outputs are clamped at `q_max` when given (rlkit's Clamp(max=0) for rewards <= 0)."""
+    Outputs are clamped at `q_max` when given (rlkit's Clamp(max=0) for rewards <= 0); `bf16` as in `MLP`."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], q_max: float | None = None):
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], q_max: float | None = None,
+                 bf16: bool = False):
         super().__init__()
         dims = [obs_dim + act_dim, *hidden_dims]
         self.hidden = nn.ModuleList(EnsembleLinear(2, i, o) for i, o in zip(dims[:-1], dims[1:]))
         self.out = EnsembleLinear(2, dims[-1], 1)
-        self.q_max = q_max
+        self.q_max, self.bf16 = q_max, bf16
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, action], -1).expand(2, -1, -1)
-        for layer in self.hidden:
-            x = F.relu(layer(x))
-        q = self.out(x).squeeze(-1)
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=self.bf16):  # hidden layers only, as MLP
+            for layer in self.hidden:
+                x = F.relu(layer(x))
+        q = self.out(x.float()).squeeze(-1)
         return q if self.q_max is None else q.clamp(max=self.q_max)
 
 
@@ -180,9 +204,9 @@ class TanhGaussianActor(nn.Module):
 
     LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...]):
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], bf16: bool = False):
         super().__init__()
-        self.net = mlp(obs_dim, 2 * act_dim, hidden_dims)
+        self.net = MLP(obs_dim, 2 * act_dim, hidden_dims, bf16)
 
     def forward(self, obs: torch.Tensor) -> torch.distributions.Normal:
         """obs (B, obs_dim) -> the Normal over pre-squash actions u, (B, act_dim)."""
@@ -233,62 +257,76 @@ class SAC:
 
     def __init__(self, obs_dim: int, act_dim: int, args: Args):
         self.args = args
-        self.actor = TanhGaussianActor(obs_dim, act_dim, args.hidden_dims).to(args.device)
-        self.critic = TwinQ(obs_dim, act_dim, args.hidden_dims).to(args.device)
-        self.target_critic = TwinQ(obs_dim, act_dim, args.hidden_dims).to(args.device)
+        bf16 = args.precision == "bf16"
+        self.actor = TanhGaussianActor(obs_dim, act_dim, args.hidden_dims, bf16).to(args.device)
+        self.critic = TwinQ(obs_dim, act_dim, args.hidden_dims, bf16=bf16).to(args.device)
+        self.target_critic = TwinQ(obs_dim, act_dim, args.hidden_dims, bf16=bf16).to(args.device)
         self.target_critic.load_state_dict(self.critic.state_dict())
         self.target_critic.requires_grad_(False)
         self.log_alpha = torch.tensor(float(np.log(args.init_alpha)), device=args.device, requires_grad=True)
         self.target_entropy = -float(act_dim)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), args.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), args.critic_lr)
+        # fused: one kernel steps every parameter (same math as the default, to float rounding)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), args.actor_lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), args.critic_lr, fused=True)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], args.alpha_lr)
+        # each loss is compiled on its own: the actor's uses the critic just stepped, so they cannot share a backward
+        compile_ = (lambda f: torch.compile(f, dynamic=False)) if args.compile else (lambda f: f)
+        self.critic_loss, self.actor_loss = compile_(self.compute_critic_loss), compile_(self.compute_actor_loss)
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One critic, actor and temperature step on one batch (obs, action, reward, next_obs, terminated)."""
-        a = self.args
-        alpha = self.log_alpha.exp().detach()
+    def compute_critic_loss(self, batch: dict[str, torch.Tensor], alpha: torch.Tensor
+                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Twin-critic TD loss (scalar) and its metrics (0-dim tensors) on a batch (obs, action, reward, next_obs,
+        terminated; (B, ...)); `alpha` the current temperature (0-dim, no gradient)."""
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(batch["next_obs"])
             target = soft_critic_target(batch["reward"], batch["terminated"],
                                         self.target_critic(batch["next_obs"], next_action), next_log_prob,
-                                        alpha, a.gamma)
+                                        alpha, self.args.gamma)
         q = self.critic(batch["obs"], batch["action"])
         critic_loss = ((q - target) ** 2).mean(-1).sum()
+        return critic_loss, {"values/q_mean": q.detach().mean(), "values/q_std": q.detach().std(),
+                             "values/target_q_mean": target.mean()}
+
+    def compute_actor_loss(self, obs: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actor loss (scalar) and the log-probabilities (B,) of its fresh actions, for obs (B, obs_dim)."""
+        action, log_prob = self.actor.sample(obs)
+        return (alpha * log_prob - self.critic(obs, action).min(0).values).mean(), log_prob
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One critic, actor and temperature step on one batch (obs, action, reward, next_obs, terminated);
+        returns the metrics as 0-dim tensors (`float(v)` reads one), so an update never waits for the device."""
+        alpha = self.log_alpha.exp().detach()
+        critic_loss, metrics = self.critic_loss(batch, alpha)
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
 
         self.critic.requires_grad_(False)  # the actor's loss differentiates through Q, not into it
-        action, log_prob = self.actor.sample(batch["obs"])
-        actor_loss = (alpha * log_prob - self.critic(batch["obs"], action).min(0).values).mean()
+        actor_loss, log_prob = self.actor_loss(batch["obs"], alpha)
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
         self.critic.requires_grad_(True)
 
         alpha_loss = temperature_loss(self.log_alpha, log_prob, self.target_entropy)
-        if a.autotune:
+        if self.args.autotune:
             self.alpha_opt.zero_grad(set_to_none=True)
             alpha_loss.backward()
             self.alpha_opt.step()
-        with torch.no_grad():
-            for p, tp in zip(self.critic.parameters(), self.target_critic.parameters()):
-                tp.lerp_(p, a.tau)
-        return {
-            "losses/critic": critic_loss.item(), "losses/actor": actor_loss.item(), "losses/alpha": alpha_loss.item(),
-            "values/q_mean": q.mean().item(), "values/q_std": q.std().item(), "values/target_q_mean": target.mean().item(),
-            "values/alpha": alpha.item(), "values/entropy": -log_prob.mean().item(),
-            "values/log_prob_mean": log_prob.mean().item(),
-        }
+        with torch.no_grad():  # Polyak averaging of all target parameters in one call
+            torch._foreach_lerp_(list(self.target_critic.parameters()), list(self.critic.parameters()), self.args.tau)
+        log_prob = log_prob.detach()
+        return {"losses/critic": critic_loss.detach(), "losses/actor": actor_loss.detach(),
+                "losses/alpha": alpha_loss.detach(), **metrics, "values/alpha": alpha,
+                "values/entropy": -log_prob.mean(), "values/log_prob_mean": log_prob.mean()}
 
-    def bc_update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One step of -E[log pi(a|s)] on prior-data actions (SACfD pretrain)."""
+    def bc_update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One step of -E[log pi(a|s)] on prior-data actions (SACfD pretrain); the loss as a 0-dim tensor."""
         loss = -self.actor.log_prob(batch["obs"], batch["action"]).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.actor_opt.step()
-        return {"losses/bc": loss.item()}
+        return {"losses/bc": loss.detach()}
 
     def state_dict(self) -> dict:
         state = {k: getattr(self, k).state_dict() for k in
@@ -355,7 +393,11 @@ class Logger:
                                     config=asdict(args), dir=str(run), mode=args.wandb_mode, id=run.name,
                                     resume="allow")
 
-    def log(self, row: dict[str, float], step: int) -> None:
+    def log(self, row: dict[str, float | torch.Tensor], step: int) -> None:
+        """Logs one row at `step`; 0-dim tensor values are read from the device in one transfer."""
+        tensors = [k for k, v in row.items() if isinstance(v, torch.Tensor)]
+        if tensors:
+            row = {**row, **dict(zip(tensors, torch.stack([row[k].float() for k in tensors]).tolist()))}
         row = {**row, "charts/global_step": step}
         self.rows.append(row)
         if self.wandb:
@@ -403,6 +445,10 @@ def train(args: Args) -> dict[str, float]:
         ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
     """
     start, elapsed_before = time.time(), 0.0  # wall time of earlier processes of a resumed run
+    # Adam's moments of dead units and weight-decayed weights sink below 1e-38, where x86 arithmetic is very slow
+    # (measured: updates 4x slower after a few thousand). Flushing them to zero must come before the first parallel
+    # torch op of the process: worker threads copy the flag from this thread when they start, not later.
+    torch.set_flush_denormal(True)
     if args.threads:
         torch.set_num_threads(args.threads)
     ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None

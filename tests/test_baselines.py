@@ -195,7 +195,7 @@ def test_help_lists_every_field(module):
         assert "--" + f.name.replace("_", "-") in out, f.name
 
 
-SHARED = ("mlp", "EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer", "Logger", "_atomic_torch_save",
+SHARED = ("MLP", "EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer", "Logger", "_atomic_torch_save",
           "evaluate_policy")
 
 

@@ -18,7 +18,8 @@ Outputs in `results/<experiment>/`: `summary.md` and `summary.csv` (per task and
 success rate and normalized score after the offline phase and at the end: mean over seeds, IQM, and 95%
 stratified-bootstrap confidence intervals of both, from rliable), `curves.png` (one panel per task: evaluation
 success rate against environment steps, offline phase shaded at negative steps, mean over seeds with a 95%
-bootstrap band per algorithm), and `runs.csv` (every run, its directory and its status).
+bootstrap band per algorithm), `q_values.png` (the same for the critics' mean Q on training batches, for the
+algorithms that have critics), and `runs.csv` (every run, its directory and its status).
 
 This is a driver: no algorithm file imports it.
 """
@@ -183,9 +184,13 @@ def load_run(run_dir: Path) -> dict:
     final = json.loads((run_dir / "final.json").read_text())
     # sac_fd.py's --bc-pretrain-steps come before its offline updates: both count as the offline phase.
     bc_steps = config.get("bc_pretrain_steps", 0)
-    curve = []
+    curve, q_curve = [], []
     with (run_dir / "metrics.csv").open() as f:
         for row in csv.DictReader(f):
+            if row.get("values/q_mean") and (row.get("charts/offline_step") or row.get("charts/env_step")):
+                offline = bool(row.get("charts/offline_step"))
+                step = float(row["charts/offline_step"]) + bc_steps if offline else float(row["charts/env_step"])
+                q_curve.append((offline, step, float(row["values/q_mean"])))
             if row.get("eval/success_rate"):
                 offline = bool(row.get("charts/offline_step") or row.get("charts/bc_step"))
                 if row.get("charts/bc_step"):
@@ -197,7 +202,8 @@ def load_run(run_dir: Path) -> dict:
                 curve.append((offline, step, float(row["eval/success_rate"]), float(row["eval/normalized_score"])))
     algo = run_dir.name.split("__")[1] if run_dir.name.count("__") >= 2 else Path(config.get("run_dir", "?")).name
     return {"dir": run_dir, "algo": algo, "env_id": config["env_id"], "seed": config["seed"],
-            "offline_steps": config.get("offline_steps", 0) + bc_steps, "final": final, "curve": curve}
+            "offline_steps": config.get("offline_steps", 0) + bc_steps, "final": final, "curve": curve,
+            "q_curve": q_curve}
 
 
 def interval(scores: dict[str, np.ndarray], reps: int) -> tuple[dict, dict]:
@@ -236,8 +242,9 @@ def summarize(runs: list[dict], reps: int = 2000) -> list[dict]:
     return rows
 
 
-def plot_curves(runs: list[dict], path: Path, reps: int = 1000) -> None:
-    """curves.png: one panel per task, success rate against environment steps, offline phase at negative steps."""
+def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "curve") -> None:
+    """curves.png: one panel per task, success rate against environment steps, offline phase at negative steps.
+    With curve="q_curve": the critics' mean Q on training batches (values/q_mean) instead, as q_values.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -256,9 +263,9 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000) -> None:
                 continue
             points: dict[float, list[float]] = {}
             for r in mine:
-                for offline, step, success, _ in r["curve"]:
+                for offline, step, value, *_ in r[curve]:
                     x = step - r["offline_steps"] if offline else step
-                    points.setdefault(x, []).append(success)
+                    points.setdefault(x, []).append(value)
             xs = sorted(x for x, v in points.items() if len(v) == len(mine))  # steps every seed reached
             mean = np.array([np.mean(points[x]) for x in xs])
             boot = np.array([[rng.choice(points[x], len(points[x])).mean() for _ in range(reps)] for x in xs])
@@ -267,12 +274,15 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000) -> None:
             ax.fill_between(xs, lo, hi, color=f"C{i}", alpha=0.2)
         if offline_len:
             ax.axvspan(-offline_len, 0, color="0.9", zorder=0)
-            ax.text(-offline_len / 2, 1.02, "offline", ha="center", va="bottom", fontsize=8, color="0.4")
+            ax.text(-offline_len / 2, 1.02, "offline", ha="center", va="bottom", fontsize=8, color="0.4",
+                    transform=ax.get_xaxis_transform())
         ax.axvline(0, color="0.5", lw=0.8)
-        ax.set(title=task, xlabel="environment steps (offline updates before 0)", ylim=(-0.02, 1.08))
+        ax.set(title=task, xlabel="environment steps (offline updates before 0)")
+        if curve == "curve":
+            ax.set_ylim(-0.02, 1.08)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("success rate (evaluation)")
+    axes[0][0].set_ylabel("success rate (evaluation)" if curve == "curve" else "mean Q on training batches")
     axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -300,6 +310,8 @@ def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None) -
                      f"{r['normalized_score_offline_mean']:.1f} | {fmt(r, 'normalized_score_end_mean')} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     plot_curves(finished, out / "curves.png")
+    if any(r["q_curve"] for r in finished):
+        plot_curves([r for r in finished if r["q_curve"]], out / "q_values.png", curve="q_curve")
     with (out / "runs.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["run", "algorithm", "task", "seed", "status", "seconds", "directory"])
