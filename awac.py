@@ -52,13 +52,16 @@ SPS,episodic_return,episodic_length}.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
 import random
 import signal
+import sys
+import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -69,8 +72,8 @@ import torch.nn.functional as F
 import tyro
 from tqdm.auto import tqdm
 
-from utils.datasets import load_dataset
-from utils.envs import HAND_TASKS, evaluate, make_env
+from utils.datasets import DatasetError, load_dataset
+from utils.envs import HAND_TASKS, EnvError, evaluate, make_env
 
 
 @dataclass
@@ -159,7 +162,8 @@ class Args:
     eval_episodes: int = 10
     """episodes per evaluation, deterministic (mean) actions"""
     save_every: int = 50_000
-    """write checkpoint.pt every this many steps of each phase (and at the end)"""
+    """write checkpoint.pt every this many steps of each phase (online: at the next episode end, so that a resume
+    is exact) and at the end"""
     checkpoint: str | None = None
     """checkpoint.pt to resume training from (in its own run directory), or to evaluate with --eval-only"""
     eval_only: bool = False
@@ -382,10 +386,11 @@ class ReplayBuffer:
         idx = torch.randint(self.size, (batch_size,), generator=self.gen, device=self.gen.device)
         return {k: v[idx] for k, v in self.data.items()}
 
-    def last(self, n: int) -> dict[str, np.ndarray]:
-        """The last min(n, size) transitions added, oldest first (what a checkpoint keeps of online experience)."""
+    def last(self, n: int, end: int | None = None) -> dict[str, np.ndarray]:
+        """The min(n, size) transitions added before position `end` (default: the newest), oldest first: what a
+        checkpoint keeps of online experience."""
         n = min(n, self.size)
-        idx = (self.pos - n + torch.arange(n)) % self.capacity
+        idx = ((self.pos if end is None else end) - n + torch.arange(n)) % self.capacity
         return {k: v[idx].cpu().numpy() for k, v in self.data.items()}
 
 
@@ -439,11 +444,128 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+# ----------------------------------------------------------------------------------------------- run plumbing
+class ArgumentError(ValueError):
+    """A flag, checkpoint or run directory that this run cannot use. From the command line it prints as one line,
+    `error: <what> (<how to fix>)`, and exits with status 2."""
+
+
+# Valid ranges by field name, the same in every algorithm file; each file checks the fields it has.
+CHECKS = {
+    **dict.fromkeys(("offline_steps", "online_steps", "bc_pretrain_steps", "learning_starts", "threads", "seed",
+                     "dataset_seed", "actor_weight_decay", "bound_loss_weight"), (lambda v: v >= 0, ">= 0")),
+    **dict.fromkeys(("batch_size", "buffer_size", "eval_every", "eval_episodes", "log_every", "save_every",
+                     "actor_steps", "critic_steps", "samples_per_iter"), (lambda v: v >= 1, ">= 1")),
+    **dict.fromkeys(("actor_lr", "critic_lr", "alpha_lr", "beta", "init_alpha", "max_weight", "action_std"),
+                    (lambda v: v > 0, "> 0")),
+    **dict.fromkeys(("gamma", "momentum"), (lambda v: 0 <= v < 1, "in [0, 1)")),
+    **dict.fromkeys(("tau", "top_fraction"), (lambda v: 0 < v <= 1, "in (0, 1]")),
+    "td_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "hidden_dims": (lambda v: len(v) > 0 and min(v) >= 1, "of one or more sizes >= 1"),
+}
+# Fields a resumed run may take from the command line; every other one comes from its checkpoint.
+MAY_CHANGE = ("checkpoint", "eval_only", "device", "threads", "progress", "wandb_mode", "online_steps")
+
+
+def check_args(args: Args) -> None:
+    """Raises ArgumentError for the first field outside its range in CHECKS, before any work is done."""
+    for name, (ok, valid) in CHECKS.items():
+        value = getattr(args, name, None)
+        if value is not None and not ok(value):
+            raise ArgumentError(f"--{name.replace('_', '-')} {value} is out of range (use a value {valid})")
+    if getattr(args, "min_log_std", 0.0) >= getattr(args, "max_log_std", 1.0):
+        raise ArgumentError(f"--min-log-std {args.min_log_std} is not below --max-log-std {args.max_log_std} "
+                            "(give a lower bound below the upper one)")
+    if args.eval_only and not args.checkpoint:
+        raise ArgumentError("--eval-only has no policy to evaluate (add --checkpoint RUN/checkpoint.pt)")
+
+
+def load_checkpoint(path: str, device: str) -> dict:
+    """A checkpoint written by this script, read with weights_only=True: plain values and tensors, so loading
+    runs no code from the file. Raises ArgumentError for a missing file or one that is not such a checkpoint."""
+    script = Path(__file__).name
+    if not Path(path).is_file():
+        raise ArgumentError(f"--checkpoint {path}: no such file (give a run's checkpoint.pt)")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # any unreadable or foreign file; the reason goes in the message
+        raise ArgumentError(f"--checkpoint {path} is not a checkpoint of {script} ({type(e).__name__}; give a "
+                            f"checkpoint.pt that {script} wrote)") from e
+    if not isinstance(ckpt, dict) or ckpt.get("script") != script:
+        raise ArgumentError(f"--checkpoint {path} is not a checkpoint of {script} (give a checkpoint.pt that "
+                            f"{script} wrote)")
+    return ckpt
+
+
+def resume_args(args: Args, saved: dict) -> Args:
+    """The run's own fields from its checkpoint, except those in MAY_CHANGE (and eval_episodes with --eval-only)
+    that the command line sets to a value other than the default. Raises ArgumentError for any other field set on
+    the command line that differs from the checkpoint, instead of silently ignoring it (a flag given with its
+    default value cannot be told from an absent one, and is ignored)."""
+    default, may_change = Args(), MAY_CHANGE + (("eval_episodes",) if args.eval_only else ())
+    changed = {f.name: getattr(args, f.name) for f in fields(Args)
+               if getattr(args, f.name) != getattr(default, f.name)}
+    for name, mine in changed.items():
+        if name not in may_change and mine != saved.get(name):
+            raise ArgumentError(f"--{name.replace('_', '-')} {mine} differs from the checkpoint's {saved.get(name)} "
+                                "(a resumed run keeps its settings: drop the flag, or start a new run)")
+    resumed = Args(**{**saved, **{k: v for k, v in changed.items() if k in may_change}})
+    if not resumed.eval_only and Path(resumed.checkpoint).name != "checkpoint.pt":
+        raise ArgumentError(f"{resumed.checkpoint} can be evaluated, not resumed (resume from the run's "
+                            "checkpoint.pt, or add --eval-only)")
+    return resumed
+
+
+def new_run_dir(args: Args) -> Path:
+    """<run_dir>/<run_name> for a new run (default name <env_id>__<script>__<seed>__<unix time>). Raises
+    ArgumentError when it already holds a run's checkpoint or result, which a new run must not overwrite; files of
+    a run killed before its first checkpoint are removed."""
+    run = Path(args.run_dir) / (args.run_name or f"{args.env_id}__{Path(__file__).stem}__{args.seed}__"
+                                                 f"{int(time.time())}")
+    found = [name for name in ("final.json", "checkpoint.pt") if (run / name).is_file()]
+    if found:
+        raise ArgumentError(f"{run} already holds a run ({', '.join(found)}; resume it with --checkpoint "
+                            f"{run / 'checkpoint.pt'}, or choose another --run-name)")
+    return run
+
+
+def start_run_dir(run: Path, args: Args) -> None:
+    """Creates the run directory of `new_run_dir`, clears an unfinished start's files, writes config.json."""
+    run.mkdir(parents=True, exist_ok=True)
+    for stale in ("metrics.csv", "checkpoint_offline.pt"):
+        (run / stale).unlink(missing_ok=True)
+    (run / "config.json").write_text(json.dumps(asdict(args), indent=2))
+
+
+def stop_on_signals() -> dict:
+    """Turns Ctrl-C and SIGTERM into a request, {"requested": True}, that the training loops honour at the end of
+    a step, so a checkpoint is never taken halfway through one. {"restore": f}: f() puts the old handlers back.
+    Outside the main thread (where signals cannot be caught) nothing changes."""
+    stop = {"requested": False, "restore": lambda: None}
+    if threading.current_thread() is threading.main_thread():
+        def request(signum, frame):
+            stop["requested"] = True
+
+        old = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
+        stop["restore"] = lambda: [signal.signal(s, h) for s, h in old.items()]
+    return stop
+
+
+def main() -> None:
+    """Command line: SIGTERM saves a checkpoint as Ctrl-C does; expected errors print one line, exit status 2."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        train(tyro.cli(Args))
+    except (ArgumentError, DatasetError, EnvError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
 # ----------------------------------------------------------------------------------------------- train
 def evaluate_policy(actor: GaussianActor, args: Args) -> dict[str, float]:
     """`utils.envs.evaluate` with the mean action, returned under eval/ keys. Seeds differ from training's."""
     result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
-                      seed=args.seed + 1_000_000)
+                      seed=1_000_000 + 1000 * args.seed)  # disjoint across seeds
     return {f"eval/{k}": v for k, v in result.items()}
 
 
@@ -454,22 +576,21 @@ def train(args: Args) -> dict[str, float]:
     (steps of this process per second), `wall_time_s` (over resumes), `run_dir`.
 
     Raises:
-        ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
+        ArgumentError: a field out of range, an unusable checkpoint, or a run directory that holds a run.
+        EnvError, DatasetError (both ValueErrors): an unknown env, a dataset that does not fit it.
     """
     start, elapsed_before = time.time(), 0.0  # wall time of earlier processes of a resumed run
     # Adam's moments of dead units and weight-decayed weights sink below 1e-38, where x86 arithmetic is very slow
     # (measured: updates 4x slower after a few thousand). Flushing them to zero must come before the first parallel
     # torch op of the process: worker threads copy the flag from this thread when they start, not later.
     torch.set_flush_denormal(True)
+    check_args(args)
+    ckpt = load_checkpoint(args.checkpoint, args.device) if args.checkpoint else None
+    if ckpt is not None:
+        args = resume_args(args, ckpt["args"])
     if args.threads:
         torch.set_num_threads(args.threads)
-    ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None
-    if ckpt is not None:
-        keep = {k: getattr(args, k) for k in ("checkpoint", "eval_only", "device", "threads", "progress",
-                                             "wandb_mode", "eval_episodes")}
-        args = Args(**{**ckpt["args"], **keep})
-        if not args.eval_only and Path(args.checkpoint).name != "checkpoint.pt":
-            raise ValueError(f"resume from a run's checkpoint.pt; {args.checkpoint} is for --eval-only")
+    run = new_run_dir(args) if ckpt is None and not args.eval_only else Path(args.checkpoint).parent
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -480,15 +601,13 @@ def train(args: Args) -> dict[str, float]:
     if ckpt is not None:
         agent.load_state_dict(ckpt["agent"])
     if args.eval_only:
-        if ckpt is None:
-            raise ValueError("--eval-only needs --checkpoint PATH")
         result = evaluate_policy(agent.actor, args)
         print(json.dumps(result, indent=2))
         return result
 
     dataset = args.dataset or args.env_id
     if dataset.lower() == "none":
-        raise ValueError("AWAC learns from prior data: pass a dataset id or path, not 'none'")
+        raise ArgumentError("AWAC learns from prior data and --dataset none gives it none (pass a dataset)")
     data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
                         progress=args.progress)
     buffer = ReplayBuffer(obs_dim, act_dim, max(args.buffer_size, 1), args.device, args.seed)
@@ -496,17 +615,14 @@ def train(args: Args) -> dict[str, float]:
                next_obs=data["next_observations"], terminated=data["terminals"])
 
     if ckpt is None:
-        run = Path(args.run_dir) / (args.run_name or f"{args.env_id}__awac__{args.seed}__{int(time.time())}")
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "config.json").write_text(json.dumps(asdict(args), indent=2))
+        start_run_dir(run, args)
         counters = {"offline_step": 0, "env_step": 0}
         final: dict[str, float] = {}
         rows = None
     else:
-        run = Path(args.checkpoint).parent
         counters, final, elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
         if len(ckpt["online_data"]["reward"]):
-            buffer.add(**ckpt["online_data"])
+            buffer.add(**{k: v.cpu().numpy() for k, v in ckpt["online_data"].items()})
         torch.set_rng_state(ckpt["torch_rng"].cpu())
         buffer.gen.set_state(ckpt["buffer_rng"].cpu())
         if "eval/success_rate" in final:
@@ -517,12 +633,17 @@ def train(args: Args) -> dict[str, float]:
     first_step = counters["offline_step"] + counters["env_step"]
     logger = Logger(run, args, rows)
 
-    def save(name: str = "checkpoint.pt") -> None:
-        _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
-                            "final": final, "elapsed_s": elapsed_before + time.time() - start,
-                            "online_data": buffer.last(counters["env_step"]),
-                            "torch_rng": torch.get_rng_state(),
-                            "buffer_rng": buffer.gen.get_state()}, run / name)
+    def snapshot(env_rng: dict | None = None) -> dict:
+        """The run's whole state now, copied: a resume from it redoes the next steps exactly. `env_rng`: the
+        environment's generator before the reset that starts the next episode (None: reset with the seed)."""
+        return copy.deepcopy({"script": Path(__file__).name, "agent": agent.state_dict(), "args": asdict(args),
+                              "counters": counters, "final": final, "elapsed_s": elapsed_before + time.time() - start,
+                              "buffer_end": buffer.pos, "torch_rng": torch.get_rng_state(),
+                              "buffer_rng": buffer.gen.get_state(), "env_rng": env_rng})
+
+    def save(state: dict, name: str = "checkpoint.pt") -> None:
+        online = buffer.last(state["counters"]["env_step"], end=state["buffer_end"])
+        _atomic_torch_save({**state, "online_data": {k: torch.as_tensor(v) for k, v in online.items()}}, run / name)
 
     def log_eval(phase_key: str, step: int) -> dict[str, float]:
         result = evaluate_policy(agent.actor, args)
@@ -532,6 +653,8 @@ def train(args: Args) -> dict[str, float]:
 
     bar = tqdm(total=args.offline_steps + args.online_steps, initial=counters["offline_step"] + counters["env_step"],
                disable=None if args.progress else True, desc="offline")
+    boundary = None  # the state at the last online episode boundary
+    stop = stop_on_signals()
     try:
         # Phase 1: offline pretraining on the prior data alone.
         tick, tick_step = time.time(), counters["offline_step"]
@@ -549,17 +672,28 @@ def train(args: Args) -> dict[str, float]:
             if step % args.eval_every == 0 and step < args.offline_steps:
                 log_eval("offline_step", step)
             if step % args.save_every == 0:
-                save()
+                save(snapshot())
+            if stop["requested"]:
+                raise KeyboardInterrupt
         if "offline/eval/success_rate" not in final:
             result = log_eval("env_step", 0)  # step 0 of the online phase: the offline result
-            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": elapsed_before + time.time() - start})
-            save()
-            save("checkpoint_offline.pt")  # the pretrained agent, for --eval-only and analysis
+            final.update({f"offline/{k}": v for k, v in result.items()},
+                         **{"offline/wall_time_s": elapsed_before + time.time() - start})
+            save(snapshot())
+            save(snapshot(), "checkpoint_offline.pt")  # the pretrained agent, for --eval-only and analysis
 
-        # Phase 2: online fine-tuning; new experience joins the same buffer.
+        # Phase 2: online fine-tuning; new experience joins the same buffer. Checkpoints are taken only between
+        # episodes (an interrupt writes the last such state), so a resume replays the same episodes exactly.
         bar.set_description("online")
-        obs, _ = env.reset(seed=args.seed + counters["env_step"])
+        env_rng = ckpt["env_rng"] if ckpt is not None and counters["env_step"] else None
+        if env_rng is None:
+            obs, _ = env.reset(seed=args.seed)
+        else:
+            env.unwrapped.np_random.bit_generator.state = env_rng["env"]
+            env.action_space.np_random.bit_generator.state = env_rng["action_space"]
+            obs, _ = env.reset()
         ep_return, ep_len = 0.0, 0
+        boundary, save_due = snapshot(env_rng), False
         tick, tick_step = time.time(), counters["env_step"]
         while counters["env_step"] < args.online_steps:
             action = np.clip(agent.actor.act(obs.astype(np.float32), deterministic=False), -1.0, 1.0)
@@ -572,9 +706,12 @@ def train(args: Args) -> dict[str, float]:
             counters["env_step"] += 1
             step = counters["env_step"]
             bar.update()
-            if terminated or truncated:
+            episode_end = terminated or truncated
+            if episode_end:
                 logger.log({"charts/episodic_return": ep_return, "charts/episodic_length": ep_len,
                             "charts/env_step": step}, args.offline_steps + step)
+                env_rng = copy.deepcopy({"env": env.unwrapped.np_random.bit_generator.state,
+                                         "action_space": env.action_space.np_random.bit_generator.state})
                 obs, _ = env.reset()
                 ep_return, ep_len = 0.0, 0
             if step % args.log_every == 0:
@@ -583,18 +720,29 @@ def train(args: Args) -> dict[str, float]:
                 logger.log({**metrics, "charts/env_step": step, "charts/SPS": sps}, args.offline_steps + step)
             if step % args.eval_every == 0 and step < args.online_steps:
                 log_eval("env_step", step)
-            if step % args.save_every == 0:
-                save()
+            save_due = save_due or step % args.save_every == 0
+            if episode_end:
+                boundary = snapshot(env_rng)
+                if save_due:
+                    save(boundary)
+                    save_due = False
+            if stop["requested"]:
+                raise KeyboardInterrupt
 
         if "eval/success_rate" not in final:
             final.update(log_eval("env_step", counters["env_step"]))
         steps = args.offline_steps + args.online_steps - first_step  # done by this process (a resume does fewer)
         final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": elapsed_before + time.time() - start})
-        save()
-    except KeyboardInterrupt:
-        save()  # an interrupted run keeps everything it learned; resume with --checkpoint
+        save(snapshot())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at the end of a step: save the last consistent state
+        state = boundary if boundary is not None else snapshot()
+        save(state)
+        print(f"interrupted: saved {run / 'checkpoint.pt'} at offline step {state['counters']['offline_step']}, "
+              f"online step {state['counters']['env_step']} (resume: --checkpoint {run / 'checkpoint.pt'})",
+              file=sys.stderr)
         raise
     finally:
+        stop["restore"]()
         bar.close()
         logger.close()
         env.close()
@@ -604,5 +752,4 @@ def train(args: Args) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # preemption saves a checkpoint, as Ctrl-C does
-    train(tyro.cli(Args))
+    main()

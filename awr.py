@@ -44,8 +44,10 @@ import math
 import os
 import random
 import signal
+import sys
+import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -56,8 +58,8 @@ import torch.nn.functional as F
 import tyro
 from tqdm.auto import tqdm
 
-from utils.datasets import load_dataset
-from utils.envs import evaluate, make_env
+from utils.datasets import DatasetError, load_dataset
+from utils.envs import EnvError, evaluate, make_env
 
 
 @dataclass
@@ -405,11 +407,128 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+# ----------------------------------------------------------------------------------------------- run plumbing
+class ArgumentError(ValueError):
+    """A flag, checkpoint or run directory that this run cannot use. From the command line it prints as one line,
+    `error: <what> (<how to fix>)`, and exits with status 2."""
+
+
+# Valid ranges by field name, the same in every algorithm file; each file checks the fields it has.
+CHECKS = {
+    **dict.fromkeys(("offline_steps", "online_steps", "bc_pretrain_steps", "learning_starts", "threads", "seed",
+                     "dataset_seed", "actor_weight_decay", "bound_loss_weight"), (lambda v: v >= 0, ">= 0")),
+    **dict.fromkeys(("batch_size", "buffer_size", "eval_every", "eval_episodes", "log_every", "save_every",
+                     "actor_steps", "critic_steps", "samples_per_iter"), (lambda v: v >= 1, ">= 1")),
+    **dict.fromkeys(("actor_lr", "critic_lr", "alpha_lr", "beta", "init_alpha", "max_weight", "action_std"),
+                    (lambda v: v > 0, "> 0")),
+    **dict.fromkeys(("gamma", "momentum"), (lambda v: 0 <= v < 1, "in [0, 1)")),
+    **dict.fromkeys(("tau", "top_fraction"), (lambda v: 0 < v <= 1, "in (0, 1]")),
+    "td_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "hidden_dims": (lambda v: len(v) > 0 and min(v) >= 1, "of one or more sizes >= 1"),
+}
+# Fields a resumed run may take from the command line; every other one comes from its checkpoint.
+MAY_CHANGE = ("checkpoint", "eval_only", "device", "threads", "progress", "wandb_mode", "online_steps")
+
+
+def check_args(args: Args) -> None:
+    """Raises ArgumentError for the first field outside its range in CHECKS, before any work is done."""
+    for name, (ok, valid) in CHECKS.items():
+        value = getattr(args, name, None)
+        if value is not None and not ok(value):
+            raise ArgumentError(f"--{name.replace('_', '-')} {value} is out of range (use a value {valid})")
+    if getattr(args, "min_log_std", 0.0) >= getattr(args, "max_log_std", 1.0):
+        raise ArgumentError(f"--min-log-std {args.min_log_std} is not below --max-log-std {args.max_log_std} "
+                            "(give a lower bound below the upper one)")
+    if args.eval_only and not args.checkpoint:
+        raise ArgumentError("--eval-only has no policy to evaluate (add --checkpoint RUN/checkpoint.pt)")
+
+
+def load_checkpoint(path: str, device: str) -> dict:
+    """A checkpoint written by this script, read with weights_only=True: plain values and tensors, so loading
+    runs no code from the file. Raises ArgumentError for a missing file or one that is not such a checkpoint."""
+    script = Path(__file__).name
+    if not Path(path).is_file():
+        raise ArgumentError(f"--checkpoint {path}: no such file (give a run's checkpoint.pt)")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # any unreadable or foreign file; the reason goes in the message
+        raise ArgumentError(f"--checkpoint {path} is not a checkpoint of {script} ({type(e).__name__}; give a "
+                            f"checkpoint.pt that {script} wrote)") from e
+    if not isinstance(ckpt, dict) or ckpt.get("script") != script:
+        raise ArgumentError(f"--checkpoint {path} is not a checkpoint of {script} (give a checkpoint.pt that "
+                            f"{script} wrote)")
+    return ckpt
+
+
+def resume_args(args: Args, saved: dict) -> Args:
+    """The run's own fields from its checkpoint, except those in MAY_CHANGE (and eval_episodes with --eval-only)
+    that the command line sets to a value other than the default. Raises ArgumentError for any other field set on
+    the command line that differs from the checkpoint, instead of silently ignoring it (a flag given with its
+    default value cannot be told from an absent one, and is ignored)."""
+    default, may_change = Args(), MAY_CHANGE + (("eval_episodes",) if args.eval_only else ())
+    changed = {f.name: getattr(args, f.name) for f in fields(Args)
+               if getattr(args, f.name) != getattr(default, f.name)}
+    for name, mine in changed.items():
+        if name not in may_change and mine != saved.get(name):
+            raise ArgumentError(f"--{name.replace('_', '-')} {mine} differs from the checkpoint's {saved.get(name)} "
+                                "(a resumed run keeps its settings: drop the flag, or start a new run)")
+    resumed = Args(**{**saved, **{k: v for k, v in changed.items() if k in may_change}})
+    if not resumed.eval_only and Path(resumed.checkpoint).name != "checkpoint.pt":
+        raise ArgumentError(f"{resumed.checkpoint} can be evaluated, not resumed (resume from the run's "
+                            "checkpoint.pt, or add --eval-only)")
+    return resumed
+
+
+def new_run_dir(args: Args) -> Path:
+    """<run_dir>/<run_name> for a new run (default name <env_id>__<script>__<seed>__<unix time>). Raises
+    ArgumentError when it already holds a run's checkpoint or result, which a new run must not overwrite; files of
+    a run killed before its first checkpoint are removed."""
+    run = Path(args.run_dir) / (args.run_name or f"{args.env_id}__{Path(__file__).stem}__{args.seed}__"
+                                                 f"{int(time.time())}")
+    found = [name for name in ("final.json", "checkpoint.pt") if (run / name).is_file()]
+    if found:
+        raise ArgumentError(f"{run} already holds a run ({', '.join(found)}; resume it with --checkpoint "
+                            f"{run / 'checkpoint.pt'}, or choose another --run-name)")
+    return run
+
+
+def start_run_dir(run: Path, args: Args) -> None:
+    """Creates the run directory of `new_run_dir`, clears an unfinished start's files, writes config.json."""
+    run.mkdir(parents=True, exist_ok=True)
+    for stale in ("metrics.csv", "checkpoint_offline.pt"):
+        (run / stale).unlink(missing_ok=True)
+    (run / "config.json").write_text(json.dumps(asdict(args), indent=2))
+
+
+def stop_on_signals() -> dict:
+    """Turns Ctrl-C and SIGTERM into a request, {"requested": True}, that the training loops honour at the end of
+    a step, so a checkpoint is never taken halfway through one. {"restore": f}: f() puts the old handlers back.
+    Outside the main thread (where signals cannot be caught) nothing changes."""
+    stop = {"requested": False, "restore": lambda: None}
+    if threading.current_thread() is threading.main_thread():
+        def request(signum, frame):
+            stop["requested"] = True
+
+        old = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
+        stop["restore"] = lambda: [signal.signal(s, h) for s, h in old.items()]
+    return stop
+
+
+def main() -> None:
+    """Command line: SIGTERM saves a checkpoint as Ctrl-C does; expected errors print one line, exit status 2."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        train(tyro.cli(Args))
+    except (ArgumentError, DatasetError, EnvError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
 # ----------------------------------------------------------------------------------------------- train
 def evaluate_policy(actor: FixedStdActor, args: Args) -> dict[str, float]:
     """`utils.envs.evaluate` with the mean action, returned under eval/ keys. Seeds differ from training's."""
     result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
-                      seed=args.seed + 1_000_000)
+                      seed=1_000_000 + 1000 * args.seed)  # disjoint across seeds
     return {f"eval/{k}": v for k, v in result.items()}
 
 
@@ -420,22 +539,21 @@ def train(args: Args) -> dict[str, float]:
     (policy and value updates plus environment steps per second), `wall_time_s`, `run_dir`.
 
     Raises:
-        ValueError: unknown env, or (utils.datasets.DatasetError) a dataset that does not fit it.
+        ArgumentError: a field out of range, an unusable checkpoint, or a run directory that holds a run.
+        EnvError, DatasetError (both ValueErrors): an unknown env, a dataset that does not fit it.
     """
     start, elapsed_before = time.time(), 0.0  # wall time of earlier processes of a resumed run
     # Adam's moments of dead units and weight-decayed weights sink below 1e-38, where x86 arithmetic is very slow
     # (measured: updates 4x slower after a few thousand). Flushing them to zero must come before the first parallel
     # torch op of the process: worker threads copy the flag from this thread when they start, not later.
     torch.set_flush_denormal(True)
+    check_args(args)
+    ckpt = load_checkpoint(args.checkpoint, args.device) if args.checkpoint else None
+    if ckpt is not None:
+        args = resume_args(args, ckpt["args"])
     if args.threads:
         torch.set_num_threads(args.threads)
-    ckpt = torch.load(args.checkpoint, map_location=args.device, weights_only=False) if args.checkpoint else None
-    if ckpt is not None:
-        keep = {k: getattr(args, k) for k in ("checkpoint", "eval_only", "device", "threads", "progress",
-                                             "wandb_mode", "eval_episodes")}
-        args = Args(**{**ckpt["args"], **keep})
-        if not args.eval_only and Path(args.checkpoint).name != "checkpoint.pt":
-            raise ValueError(f"resume from a run's checkpoint.pt; {args.checkpoint} is for --eval-only")
+    run = new_run_dir(args) if ckpt is None and not args.eval_only else Path(args.checkpoint).parent
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -445,8 +563,6 @@ def train(args: Args) -> dict[str, float]:
     if ckpt is not None:
         agent.load_state_dict(ckpt["agent"])
     if args.eval_only:
-        if ckpt is None:
-            raise ValueError("--eval-only needs --checkpoint PATH")
         result = evaluate_policy(agent.actor, args)
         print(json.dumps(result, indent=2))
         return result
@@ -467,17 +583,14 @@ def train(args: Args) -> dict[str, float]:
     offline_iters = 0 if from_scratch else math.ceil(args.offline_steps / args.actor_steps)
 
     if ckpt is None:
-        run = Path(args.run_dir) / (args.run_name or f"{args.env_id}__awr__{args.seed}__{int(time.time())}")
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "config.json").write_text(json.dumps(asdict(args), indent=2))
+        start_run_dir(run, args)
         counters = {"iteration": 0, "offline_step": 0, "env_step": 0}
         final: dict[str, float] = {}
         rows = None
     else:
-        run = Path(args.checkpoint).parent
         counters, final, elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
         if len(ckpt["online_data"]["reward"]):
-            buffer.add(**ckpt["online_data"])
+            buffer.add(**{k: v.cpu().numpy() for k, v in ckpt["online_data"].items()})
         torch.set_rng_state(ckpt["torch_rng"].cpu())
         agent.gen.set_state(ckpt["batch_rng"].cpu())
         if "eval/success_rate" in final:
@@ -489,9 +602,10 @@ def train(args: Args) -> dict[str, float]:
     logger = Logger(run, args, rows)
 
     def save(name: str = "checkpoint.pt") -> None:
-        _atomic_torch_save({"agent": agent.state_dict(), "args": asdict(args), "counters": counters,
-                            "final": final, "elapsed_s": elapsed_before + time.time() - start,
-                            "online_data": buffer.last(counters["env_step"]),
+        online = buffer.last(counters["env_step"])
+        _atomic_torch_save({"script": Path(__file__).name, "agent": agent.state_dict(), "args": asdict(args),
+                            "counters": counters, "final": final, "elapsed_s": elapsed_before + time.time() - start,
+                            "online_data": {k: torch.as_tensor(v) for k, v in online.items()},
                             "torch_rng": torch.get_rng_state(), "batch_rng": agent.gen.get_state()}, run / name)
 
     def log_eval(phase_key: str, step: int) -> dict[str, float]:
@@ -512,10 +626,13 @@ def train(args: Args) -> dict[str, float]:
             log_eval(phase_key, step)
         if step // args.save_every > before // args.save_every:
             save()
+        if stop["requested"]:
+            raise KeyboardInterrupt
 
     total_offline = offline_iters * args.actor_steps
     bar = tqdm(total=total_offline + args.online_steps, initial=first_step,
                disable=None if args.progress else True, desc="offline")
+    stop = stop_on_signals()
     try:
         # Phase 1: AWR iterations on the prior data alone.
         if first_step == 0 and offline_iters > 0:
@@ -572,10 +689,14 @@ def train(args: Args) -> dict[str, float]:
         steps = counters["offline_step"] + counters["env_step"] - first_step
         final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": elapsed_before + time.time() - start})
         save()
-    except KeyboardInterrupt:
-        save()  # an interrupted run keeps everything it learned; resume with --checkpoint
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, honoured at the end of a step: the state is consistent
+        save()
+        print(f"interrupted: saved {run / 'checkpoint.pt'} at offline step {counters['offline_step']}"
+              + (f", online step {counters['env_step']}" if "env_step" in counters else "")
+              + f" (resume: --checkpoint {run / 'checkpoint.pt'})", file=sys.stderr)
         raise
     finally:
+        stop["restore"]()
         bar.close()
         logger.close()
         env.close()
@@ -585,5 +706,4 @@ def train(args: Args) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # preemption saves a checkpoint, as Ctrl-C does
-    train(tyro.cli(Args))
+    main()

@@ -2,6 +2,8 @@
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
 from dataclasses import fields
@@ -172,29 +174,55 @@ def test_same_seed_same_result(tmp_path, small_pen_binary):
     assert len(losses[0]) == 4 and losses[0] == losses[1]
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, small_pen_binary, monkeypatch):
+def _without_timing(run: Path) -> tuple[list[dict], dict]:
+    """metrics.csv rows and final.json of a run, minus the columns that measure time."""
+    timing = {"charts/SPS", "wall_time_s", "offline/wall_time_s", "run_dir"}
+    with (run / "metrics.csv").open() as f:
+        rows = [{k: v for k, v in r.items() if k not in timing} for r in csv.DictReader(f)]
+    final = {k: v for k, v in json.loads((run / "final.json").read_text()).items() if k not in timing}
+    return rows, final
+
+
+def test_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binary, monkeypatch):
+    """Exact resume: SIGTERM (Ctrl-C alike) in the offline phase and mid-episode online, and a crash with no save
+    on the way down (as SIGKILL), each resumed with --checkpoint, end with metrics.csv and final.json equal, timing columns
+    aside, to the uninterrupted run's. pen's episodes last 100 steps."""
     _, path = small_pen_binary
-    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=120, eval_every=1000,
-                     save_every=1000, run_dir=str(tmp_path), run_name="resume", **TINY)
-    real_update, calls = awac.AWAC.update, {"n": 0}
+    common = dict(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=250, eval_every=100,
+                  save_every=50, run_dir=str(tmp_path), **{**TINY, "log_every": 10})
+    awac.train(awac.Args(run_name="straight", **common))
+    real_update = awac.AWAC.update
 
-    def interrupting_update(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 100:  # 40 steps into the online phase
-            raise KeyboardInterrupt
-        return real_update(self, batch)
+    def run_until(args: awac.Args, stop_at: int, error: type) -> None:
+        calls = {"n": 0}
 
-    monkeypatch.setattr(awac.AWAC, "update", interrupting_update)
-    with pytest.raises(KeyboardInterrupt):
-        awac.train(args)
-    monkeypatch.setattr(awac.AWAC, "update", real_update)
-    ckpt = torch.load(tmp_path / "resume" / "checkpoint.pt", weights_only=False)
-    assert ckpt["counters"] == {"offline_step": 60, "env_step": 39}
-    final = awac.train(awac.Args(checkpoint=str(tmp_path / "resume" / "checkpoint.pt"), progress=False))
-    assert final["run_dir"] == str(tmp_path / "resume")
-    end = torch.load(tmp_path / "resume" / "checkpoint.pt", weights_only=False)
-    assert end["counters"] == {"offline_step": 60, "env_step": 120}
-    assert len(end["online_data"]["reward"]) == 120
+        def stopping_update(self, batch):
+            calls["n"] += 1
+            if calls["n"] == stop_at and error is KeyboardInterrupt:
+                os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-update, as a real one would
+            elif calls["n"] == stop_at:
+                raise error("crashed")
+            return real_update(self, batch)
+
+        monkeypatch.setattr(awac.AWAC, "update", stopping_update)
+        with pytest.raises(error):
+            awac.train(args)
+        monkeypatch.setattr(awac.AWAC, "update", real_update)
+
+    ckpt = tmp_path / "killed" / "checkpoint.pt"
+    resume = awac.Args(checkpoint=str(ckpt), progress=False)
+    run_until(awac.Args(run_name="killed", **common), 30, KeyboardInterrupt)  # offline update 30
+    assert torch.load(ckpt, weights_only=True)["counters"] == {"offline_step": 30, "env_step": 0}
+    run_until(resume, 30 + 140, KeyboardInterrupt)  # online step 140: saved at the episode boundary, step 100
+    assert torch.load(ckpt, weights_only=True)["counters"] == {"offline_step": 60, "env_step": 100}
+    run_until(resume, 230 - 100, RuntimeError)  # online step 230, a crash: the last periodic save is at step 200
+    assert torch.load(ckpt, weights_only=True)["counters"] == {"offline_step": 60, "env_step": 200}
+    awac.train(resume)
+    straight, resumed = _without_timing(tmp_path / "straight"), _without_timing(tmp_path / "killed")
+    assert len(straight[0]) > 30 and resumed[0] == straight[0]
+    assert resumed[1] == straight[1]
+    end = torch.load(ckpt, weights_only=True)
+    assert end["counters"] == {"offline_step": 60, "env_step": 250} and len(end["online_data"]["reward"]) == 250
 
 
 def test_bad_dataset_for_the_env_fails_before_training(tmp_path, door_human):
@@ -220,7 +248,7 @@ def test_resume_after_a_crash_redoes_the_lost_steps_once(tmp_path, small_pen_bin
 
     def crashing_update(self, batch):
         calls["n"] += 1
-        if calls["n"] == 105:  # online step 45; the last checkpoint is at online step 30
+        if calls["n"] == 175:  # online step 115; the last checkpoint: the episode boundary after step 30, 100
             raise RuntimeError("simulated crash")
         return real_update(self, batch)
 
@@ -229,8 +257,8 @@ def test_resume_after_a_crash_redoes_the_lost_steps_once(tmp_path, small_pen_bin
         awac.train(args)
     monkeypatch.setattr(awac.AWAC, "update", real_update)
     ckpt_path = tmp_path / "crash" / "checkpoint.pt"
-    assert torch.load(ckpt_path, weights_only=False)["counters"]["env_step"] == 30
-    with pytest.raises(ValueError, match="is for --eval-only"):
+    assert torch.load(ckpt_path, weights_only=False)["counters"]["env_step"] == 100
+    with pytest.raises(ValueError, match="can be evaluated, not resumed"):
         awac.train(awac.Args(checkpoint=str(tmp_path / "crash" / "checkpoint_offline.pt"), progress=False))
     final = awac.train(awac.Args(checkpoint=str(ckpt_path), progress=False))
     with (tmp_path / "crash" / "metrics.csv").open() as f:

@@ -3,6 +3,8 @@
 import ast
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
 from dataclasses import fields
@@ -196,14 +198,18 @@ def test_help_lists_every_field(module):
 
 
 SHARED = ("MLP", "EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer", "Logger", "_atomic_torch_save",
-          "evaluate_policy")
+          "evaluate_policy", "ArgumentError", "CHECKS", "MAY_CHANGE", "check_args", "load_checkpoint", "resume_args",
+          "new_run_dir", "start_run_dir", "main")
 
 
 def definitions(path: Path) -> dict[str, str]:
     source = path.read_text()
     tree = ast.parse(source)
-    return {node.name: ast.get_source_segment(source, node) for node in tree.body
+    defs = {node.name: ast.get_source_segment(source, node) for node in tree.body
             if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    defs.update({node.targets[0].id: ast.get_source_segment(source, node) for node in tree.body
+                 if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)})
+    return defs
 
 
 def test_shared_sections_stay_textually_identical():
@@ -212,6 +218,8 @@ def test_shared_sections_stay_textually_identical():
         versions = {name: defs[section] for name, defs in files.items() if section in defs}
         if section == "evaluate_policy":  # identical but for the actor's class in the annotation
             versions = {n: v.split("\n", 1)[1] for n, v in versions.items()}
+        if section not in ("EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer"):  # the rest: in all four
+            assert len(versions) == 4, f"{section} is missing from a file: only in {sorted(versions)}"
         assert len(set(versions.values())) == 1, f"{section} differs between {sorted(versions)}"
     # the house-style fields mean the same and default the same everywhere; algorithm fields may differ
     same = ("seed", "device", "threads", "run_dir", "wandb_mode", "wandb_project", "wandb_group", "progress",
@@ -223,3 +231,88 @@ def test_shared_sections_stay_textually_identical():
             assert mine[name] == reference[name], (module.__name__, name)
         for name in ("online_steps", "gamma", "tau", "batch_size", "offline_steps", "eval_every", "save_every"):
             assert name not in mine or mine[name][0] == reference[name][0], (module.__name__, name)
+
+
+def _timing_free(run: Path) -> tuple[list[dict], dict]:
+    timing = {"charts/SPS", "wall_time_s", "offline/wall_time_s", "run_dir"}
+    with (run / "metrics.csv").open() as f:
+        rows = [{k: v for k, v in r.items() if k not in timing} for r in csv.DictReader(f)]
+    return rows, {k: v for k, v in json.loads((run / "final.json").read_text()).items() if k not in timing}
+
+
+@pytest.mark.parametrize("variant", ["sacfd_pretrain", "scratch"])
+def test_sac_fd_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binary, monkeypatch, variant):
+    """As awac.py's exact-resume test: SIGTERM mid-episode (in the random-action steps from scratch, whose
+    generator belongs to the action space) and a crash, each resumed, end equal to an uninterrupted run."""
+    _, path = small_pen_binary
+    extra = dict(dataset="none", learning_starts=150) if variant == "scratch" else dict(
+        dataset=str(path), bc_pretrain_steps=20, offline_steps=40)
+    common = dict(env_id="pen-binary", online_steps=250, eval_every=100, save_every=50, run_dir=str(tmp_path),
+                  batch_size=16, hidden_dims=(16, 16), eval_episodes=1, log_every=10, wandb_mode="disabled",
+                  progress=False, threads=1, **extra)
+    sac_fd.train(sac_fd.Args(run_name="straight", **common))
+    from utils.envs import make_env
+
+    calls = {"n": 0, "stop_at": 0, "crash": False}
+
+    def counting_make_env(*args, **kwargs):  # the training env; evaluation builds its own through utils.envs
+        env = make_env(*args, **kwargs)
+        real_step = env.step
+
+        def step(action):
+            calls["n"] += 1
+            if calls["n"] == calls["stop_at"] and calls["crash"]:
+                raise RuntimeError("crashed")
+            if calls["n"] == calls["stop_at"]:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real_step(action)
+
+        env.step = step
+        return env
+
+    monkeypatch.setattr(sac_fd, "make_env", counting_make_env)
+    ckpt = tmp_path / "killed" / "checkpoint.pt"
+    calls.update(n=0, stop_at=140, crash=False)  # online step 140, mid-episode: saved at the boundary, step 100
+    with pytest.raises(KeyboardInterrupt):
+        sac_fd.train(sac_fd.Args(run_name="killed", **common))
+    assert torch.load(ckpt, weights_only=True)["counters"]["env_step"] == 100
+    calls.update(n=100, stop_at=230, crash=True)  # a crash: the last periodic save is at the boundary, step 200
+    with pytest.raises(RuntimeError):
+        sac_fd.train(sac_fd.Args(checkpoint=str(ckpt), progress=False))
+    assert torch.load(ckpt, weights_only=True)["counters"]["env_step"] == 200
+    calls.update(stop_at=0)
+    sac_fd.train(sac_fd.Args(checkpoint=str(ckpt), progress=False))
+    assert _timing_free(tmp_path / "killed") == _timing_free(tmp_path / "straight")
+
+
+def test_bc_and_awr_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binary, monkeypatch):
+    """SIGTERM during a BC update and during an AWR iteration (its updates after collecting data) are
+    honoured at the end of the step or iteration; resumed, both runs end equal to uninterrupted ones."""
+    _, path = small_pen_binary
+    tiny = dict(env_id="pen-binary", dataset=str(path), run_dir=str(tmp_path), batch_size=16, hidden_dims=(16,),
+                eval_episodes=1, wandb_mode="disabled", progress=False, threads=1)
+    runs = {bc: dict(offline_steps=120, eval_every=50, save_every=40, log_every=10),
+            awr: dict(offline_steps=40, online_steps=400, samples_per_iter=150, actor_steps=20, critic_steps=10,
+                      eval_every=200, save_every=100, log_every=1)}
+    for module, budget in runs.items():
+        name = module.__name__
+        module.train(module.Args(run_name=f"{name}-straight", **tiny, **budget))
+        real_update, calls = module.BC.update if module is bc else module.AWR.iteration, {"n": 0}
+
+        def interrupted(self, *args):
+            calls["n"] += 1
+            if calls["n"] == (70 if module is bc else 3):  # BC step 70; AWR's first online iteration (of 2)
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real_update(self, *args)
+
+        monkeypatch.setattr(module.BC if module is bc else module.AWR, "update" if module is bc else "iteration",
+                            interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            module.train(module.Args(run_name=f"{name}-killed", **tiny, **budget))
+        monkeypatch.undo()
+        ckpt = tmp_path / f"{name}-killed" / "checkpoint.pt"
+        counters = torch.load(ckpt, weights_only=True)["counters"]
+        assert counters == ({"offline_step": 70} if module is bc else
+                            {"iteration": 3, "offline_step": 40, "env_step": 200}), counters
+        module.train(module.Args(checkpoint=str(ckpt), progress=False))
+        assert _timing_free(tmp_path / f"{name}-killed") == _timing_free(tmp_path / f"{name}-straight"), name

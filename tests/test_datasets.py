@@ -1,6 +1,7 @@
 """Datasets: the door replay's fidelity, schema, generation determinism, and every bad-input error."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -213,3 +214,67 @@ def test_episode_ends_are_inferred_when_a_file_has_no_timeouts(tmp_path, door_hu
     data = load_dataset(str(path))
     np.testing.assert_array_equal(np.flatnonzero(data["timeouts"]),
                                   np.append(np.flatnonzero(door_human["timeouts"][:n - 1]), n - 1))
+
+
+# Waits until both processes are ready, so that they build at the same moment, then loads (and so builds) the id.
+CONCURRENT_LOAD = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from utils.datasets import ARRAY_KEYS, load_dataset
+barrier, out = Path(sys.argv[1]), sys.argv[2]
+(barrier / out.replace("/", "_")).touch()
+deadline = time.time() + 60
+while len(list(barrier.iterdir())) < 2 and time.time() < deadline:
+    time.sleep(0.005)
+data = load_dataset("door-human", progress=False)
+np.savez(out, **{k: data[k] for k in ARRAY_KEYS})
+"""
+
+
+def test_concurrent_builds_of_one_id_on_an_empty_cache(tmp_path):
+    """Two processes that build door-human at once into an empty cache both succeed with the same arrays; one
+    builds, the other waits for it and reads its file (before the per-id lock and unique temporary files, both
+    wrote `<id>.npz.tmp.npz` and the second `os.replace` died with FileNotFoundError)."""
+    cache, barrier = tmp_path / "cache", tmp_path / "barrier"
+    barrier.mkdir()
+    env = {**os.environ, "AWAC_DATA_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    outs = [tmp_path / f"out{i}.npz" for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_LOAD, str(barrier), str(out)], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for out in outs]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for rc, err in results:
+        assert rc == 0, err
+    assert sum("waiting for" in err for _, err in results) == 1, "the second process waits instead of building"
+    assert sorted(p.name for p in cache.iterdir()) == ["door-human-seed0.lock", "door-human-seed0.npz"], \
+        "no temporary file is left behind"
+    cached = read_file(cache / "door-human-seed0.npz")
+    for out in outs:
+        with np.load(out) as returned:
+            for k in ds.ARRAY_KEYS:
+                np.testing.assert_array_equal(returned[k], cached[k])
+
+
+
+# Appends a line of its own to the notice that the installed gymnasium-robotics prints on import and makes a hand
+# env, then raises a warning through the same stderr filter: only the notice may be dropped.
+ROBOTICS_IMPORT = """
+import importlib.metadata, warnings
+from farama_notifications import notifications
+robotics = notifications.setdefault("gymnasium_robotics", {})
+version = importlib.metadata.version("gymnasium-robotics")
+robotics[version] = robotics.get(version, "") + "\\nanother notice"
+from utils.envs import DENSE_REWARD_NOTICE, _stderr_without, make_env
+make_env("pen-binary").reset(seed=0)
+with _stderr_without(DENSE_REWARD_NOTICE):
+    warnings.warn("another warning")
+"""
+
+
+def test_only_the_dense_reward_notice_of_gymnasium_robotics_is_silenced():
+    res = subprocess.run([sys.executable, "-c", ROBOTICS_IMPORT], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr
+    assert "reward functions were updated in v1.2.1" not in res.stderr
+    assert "another notice" in res.stderr, "other output of the import still reaches stderr"
+    assert "UserWarning: another warning" in res.stderr, "warnings are not silenced"

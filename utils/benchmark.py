@@ -9,10 +9,11 @@ thread, its own W&B run (grouped by the experiment's name) and its own directory
 `results/<experiment>/runs/<task>__<algo>__<seed>`; `--workers` of them at a time (default: the machine's cores).
 Arguments after `--` go to every script that has them (a flag that no script has goes to all, so a typo fails);
 `--budget` adds a preset of flags before them (see BUDGETS). A run whose `final.json` exists is skipped when the
-command is repeated; a run that fails is reported with the end of its log and the others go on. Progress: a bar
-with runs done, running and failed and the time left, or, when the output is not a terminal, one line per finished
-run. `--launcher ray` submits each run as a Ray task to an existing cluster (`--ray-address`, default `auto`; the
-results directory must be on a file system the workers share).
+command is repeated, and an unfinished one with a `checkpoint.pt` resumes from it; a run that fails is reported with
+the end of its log and the others go on. Progress: a bar with runs done, running and failed and the time left, or,
+when the output is not a terminal, one line per finished run. `--launcher ray` submits each run as a Ray task to an
+existing cluster (`--ray-address`, default `auto`; the results directory must be on a file system the workers
+share).
 
 Outputs in `results/<experiment>/`: `summary.md` and `summary.csv` (per task and algorithm, and over all tasks:
 success rate and normalized score after the offline phase and at the end: mean over seeds, IQM, and 95%
@@ -100,6 +101,9 @@ def plan(args: argparse.Namespace, extra: list[str], runs_dir: Path) -> list[Run
                            "--threads", "1", "--no-progress", "--run-dir", str(runs_dir), "--run-name", name,
                            "--wandb-group", args.experiment,
                            *flags_for(algo, BUDGETS[args.budget] if args.budget else []), *flags_for(algo, extra)]
+                checkpoint = runs_dir / name / "checkpoint.pt"
+                if checkpoint.is_file():  # an unfinished run (killed, preempted) resumes where it saved last
+                    command += ["--checkpoint", str(checkpoint)]
                 runs.append(Run(algo, env_id, seed, runs_dir / name, command))
     return runs
 
@@ -108,7 +112,7 @@ def execute(command: list[str], log_path: str) -> tuple[int, str, float]:
     """Runs one command with its output in `log_path`; returns its exit code, the last 30 lines of its log and its
     wall time in seconds (from its own start, so time spent queued behind other runs is not counted)."""
     start = time.time()
-    with open(log_path, "w") as log:
+    with open(log_path, "a") as log:  # a resumed run's log follows its earlier attempts'
         code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
     tail = "".join(Path(log_path).read_text(errors="replace").splitlines(keepends=True)[-30:])
     return code, tail, time.time() - start

@@ -18,8 +18,9 @@ obtained (see `assets/adroit/README.md`), so:
 Every generated dataset carries the binary reward of `utils.envs` (0 on success, -1 otherwise), `terminals`
 all False (the tasks have no terminal state) and `timeouts` True on the last step of every episode. Generated
 datasets are built on first use and cached as compressed .npz in `--cache-dir`, or `$AWAC_DATA_DIR`, or
-`~/.cache/awac/datasets`. The same seed on the same machine gives the same arrays (MuJoCo and the BC training are
-deterministic for a fixed thread count).
+`~/.cache/awac/datasets`. Any number of processes may build or read one id at once: a per-id lock makes the
+first build it and the others wait for its file (see `load_cached`). The same seed on the same machine gives the
+same arrays (MuJoCo and the BC training are deterministic for a fixed thread count).
 
 Format (D4RL's keys): `observations (N, obs_dim) float32`, `actions (N, act_dim) float32`, `rewards (N,) float32`,
 `next_observations (N, obs_dim) float32`, `terminals (N,) bool`, `timeouts (N,) bool`, and `metadata`, a dict
@@ -34,14 +35,18 @@ Command line:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import secrets
+import sys
 import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -268,13 +273,48 @@ def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_step
 
 # ----------------------------------------------------------------------------------------------- files
 def save_dataset(data: dict[str, Any], path: str | Path) -> Path:
-    """Writes `data` as compressed .npz (metadata as a JSON string), atomically: a crash never leaves half a file."""
+    """Writes `data` as compressed .npz (metadata as a JSON string), atomically: readers see the old file or the
+    new one, never half of one, and concurrent writers of one path do not disturb each other (the last one wins).
+
+    Raises:
+        OSError: if the directory cannot be created or written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **{k: data[k] for k in ARRAY_KEYS}, metadata=json.dumps(data.get("metadata", {})))
-    os.replace(tmp, path)
+    # A temporary name of this writer's own in the same directory (os.replace is atomic only within one file
+    # system); "xb" refuses to reuse an existing name, and an open file keeps np.savez from appending ".npz".
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            np.savez_compressed(f, **{k: data[k] for k in ARRAY_KEYS}, metadata=json.dumps(data.get("metadata", {})))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # after a failure; after os.replace it is already gone
     return path
+
+
+@contextlib.contextmanager
+def build_lock(path: str | Path) -> Iterator[None]:
+    """Holds an exclusive lock on `path`'s build: `fcntl.flock` on `<path without .npz>.lock` beside it, waiting
+    (with a message on stderr) while another process holds it. The kernel releases a flock when its holder exits,
+    even when killed, so a crashed build never blocks the next one; the lock file itself stays (deleting it would
+    let a newcomer lock a new file while a waiter still waits on the old one). Linux and macOS (POSIX flock).
+
+    Raises:
+        OSError: if the lock file cannot be created (e.g. a read-only cache directory).
+    """
+    lock = Path(path).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:  # "a" creates the file without truncating it
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another process building {path} (lock {lock})", file=sys.stderr, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def read_file(path: str | Path) -> dict[str, Any]:
@@ -403,9 +443,30 @@ def cache_path(name: str, seed: int = 0, cache_dir: str | Path | None = None) ->
     return Path(cache_dir or default_cache_dir()) / f"{name}-seed{seed}.npz"
 
 
+def load_cached(name: str, seed: int = 0, cache_dir: str | Path | None = None, progress: bool = True,
+                force: bool = False) -> dict[str, Any]:
+    """A generated dataset from the cache, built and cached first if absent (or if `force`), safely when several
+    processes ask for it at once: the first takes the id's `build_lock` and builds, the others wait for the lock
+    and then read its file. The components of a build (e.g. pen-bc's pen-expert) come through here too.
+
+    Raises:
+        DatasetError: for an unknown id or an unreadable cached file.
+    """
+    path = cache_path(name, seed, cache_dir)
+    if path.is_file() and not force:
+        return read_file(path)  # no lock needed: save_dataset makes a file appear whole
+    with build_lock(path):
+        if path.is_file() and not force:
+            return read_file(path)  # built by the process this one waited for
+        data = build_dataset(name, seed, cache_dir=cache_dir, progress=progress)
+        save_dataset(data, path)
+        return data
+
+
 def load_dataset(dataset: str, env_id: str | None = None, seed: int = 0, cache_dir: str | Path | None = None,
                  progress: bool = True) -> dict[str, Any]:
-    """Loads a dataset by id (building and caching it on first use) or from a path, and validates it.
+    """Loads a dataset by id (building and caching it on first use, see `load_cached`) or from a path, and
+    validates it.
 
     Args:
         dataset: an id of `DATASETS`, a path to a .npz / .hdf5 file with D4RL's keys, or `minari:<dataset id>`
@@ -419,12 +480,7 @@ def load_dataset(dataset: str, env_id: str | None = None, seed: int = 0, cache_d
         DatasetError: unknown id, missing/corrupt file, missing keys, NaN/inf, or a dimension mismatch.
     """
     if dataset in DATASETS:
-        path = cache_path(dataset, seed, cache_dir)
-        if path.is_file():
-            data = read_file(path)
-        else:
-            data = build_dataset(dataset, seed, cache_dir=cache_dir, progress=progress)
-            save_dataset(data, path)
+        data = load_cached(dataset, seed, cache_dir, progress)
     elif dataset.startswith("minari:"):
         data = read_minari(dataset.removeprefix("minari:"))
     elif dataset.endswith((".npz", ".hdf5", ".h5")) or os.sep in dataset:
@@ -480,11 +536,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:18s} {spec.env_id:16s} {spec.description}")
         return
     try:
-        if args.command == "build":
-            path = cache_path(args.dataset, args.seed, args.cache_dir)
-            if args.force and path.exists():
-                path.unlink()
-        data = load_dataset(args.dataset, seed=args.seed, cache_dir=args.cache_dir)
+        if args.command == "build" and args.force:
+            data = load_cached(args.dataset, args.seed, args.cache_dir, force=True)
+        else:
+            data = load_dataset(args.dataset, seed=args.seed, cache_dir=args.cache_dir)
     except DatasetError as e:
         parser.exit(2, f"error: {e}\n")
     meta = data["metadata"]
