@@ -407,9 +407,14 @@ class Logger:
         if args.wandb_mode != "disabled":
             import wandb  # only needed when logging to W&B
 
-            self.wandb = wandb.init(project=args.wandb_project, group=args.wandb_group, name=run.name,
-                                    config=asdict(args), dir=str(run), mode=args.wandb_mode, id=run.name,
-                                    resume="allow")
+            try:  # init_timeout: an unreachable server fails in ~20-30 s instead of hanging for minutes
+                self.wandb = wandb.init(project=args.wandb_project, group=args.wandb_group, name=run.name,
+                                        config=asdict(args), dir=str(run), mode=args.wandb_mode, id=run.name,
+                                        resume="allow", settings=wandb.Settings(init_timeout=20))
+            except Exception as e:  # no API key, no server, ...: W&B's errors differ by cause
+                reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+                raise ArgumentError(f"W&B could not start in {args.wandb_mode} mode ({reason}; use --wandb-mode "
+                                    "offline and `wandb sync` later, or --wandb-mode disabled)") from e
 
     def log(self, row: dict[str, float | torch.Tensor], step: int) -> None:
         """Logs one row at `step`; 0-dim tensor values are read from the device in one transfer."""

@@ -139,3 +139,15 @@ def test_resume_refuses_a_changed_setting_and_keeps_eval_settings(finished_run, 
     assert again["eval/return_mean"] == final["eval/return_mean"]
     assert (run / "final.json").read_text() == final_text
     assert json.loads((run / "config.json").read_text())["eval_episodes"] == 1
+
+
+def test_wandb_online_without_a_key_names_offline_mode(tmp_path, small_pen_binary):
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("WANDB")}
+    env.update(NETRC=str(tmp_path / "no-netrc"), WANDB_CONFIG_DIR=str(tmp_path), HOME=str(tmp_path),
+               AWAC_DATA_DIR=env.get("AWAC_DATA_DIR", str(tmp_path)))
+    res = subprocess.run([sys.executable, str(ROOT / "bc.py"), "--env-id", "pen-binary", "--dataset",
+                          str(small_pen_binary[1]), "--wandb-mode", "online", "--run-dir", str(tmp_path / "runs")], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 2, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: W&B could not start in online mode (") and "--wandb-mode offline" in last
