@@ -185,8 +185,8 @@ def _without_timing(run: Path) -> tuple[list[dict], dict]:
 
 def test_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binary, monkeypatch):
     """Exact resume: SIGTERM (Ctrl-C alike) in the offline phase and mid-episode online, and a crash with no save
-    on the way down (as SIGKILL), each resumed with --checkpoint, end with metrics.csv and final.json equal, timing columns
-    aside, to the uninterrupted run's. pen's episodes last 100 steps."""
+    on the way down (as SIGKILL), each resumed with --checkpoint, end with metrics.csv and final.json equal, timing
+    columns aside, to the uninterrupted run's. pen's episodes last 100 steps."""
     _, path = small_pen_binary
     common = dict(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=250, eval_every=100,
                   save_every=50, run_dir=str(tmp_path), **{**TINY, "log_every": 10})

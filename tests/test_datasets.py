@@ -278,3 +278,139 @@ def test_only_the_dense_reward_notice_of_gymnasium_robotics_is_silenced():
     assert "reward functions were updated in v1.2.1" not in res.stderr
     assert "another notice" in res.stderr, "other output of the import still reaches stderr"
     assert "UserWarning: another warning" in res.stderr, "warnings are not silenced"
+
+
+def write_dapg_policy(path, obs_dim, act_dim, seed=0, hidden=32):
+    """A random policy in the DAPG .npz format of utils/assets/adroit/ (small weights: a jittery but valid expert)."""
+    rng = np.random.default_rng(seed)
+    dims = [obs_dim, hidden, hidden, act_dim]
+    arrays = {f"weight_{i}": 0.1 * rng.standard_normal((dims[i + 1], dims[i])) for i in range(3)}
+    arrays.update({f"bias_{i}": np.zeros(dims[i + 1]) for i in range(3)})
+    arrays.update(in_shift=np.zeros(obs_dim), in_scale=np.ones(obs_dim), out_shift=np.zeros(act_dim),
+                  out_scale=np.ones(act_dim), log_std=np.full(act_dim, -1.0))
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture(scope="module")
+def hammer_dims():
+    from utils.envs import make_env
+
+    env = make_env("hammer-binary")
+    dims = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
+    return dims
+
+
+def test_hammer_from_a_user_expert_policy_is_built_cached_and_loaded_by_id(tmp_path, hammer_dims):
+    obs_dim, act_dim = hammer_dims
+    cache = tmp_path / "cache"
+    policy = write_dapg_policy(tmp_path / "my-hammer.npz", obs_dim, act_dim)
+    assert {"hammer-expert", "hammer-bc", "hammer-binary"} <= set(DATASETS)
+    data = build_dataset("hammer-binary", seed=0, episodes=2, bc_steps=20, cache_dir=cache, progress=False,
+                         expert_policy=policy)
+    check_schema(data, obs_dim, act_dim)
+    assert data["metadata"]["num_episodes"] == 25 + 2 and len(data["rewards"]) == 27 * 200
+    sha = ds.sha256_of(policy)
+    assert data["metadata"]["expert_policy"] == {"path": str(policy.resolve()), "sha256": sha}
+    assert str(policy.resolve()) in data["metadata"]["source"] and sha in data["metadata"]["source"]
+    save_dataset(data, ds.cache_path("hammer-binary", cache_dir=cache))
+    # Now found in the cache by id, with no policy file (as `python awac.py --env-id hammer-binary` loads it).
+    loaded = load_dataset("hammer-binary", env_id="hammer-binary", cache_dir=cache, progress=False)
+    for k in ds.ARRAY_KEYS:
+        np.testing.assert_array_equal(loaded[k], data[k])
+    assert ds.cache_path("hammer-expert", cache_dir=cache).is_file(), "the expert rollouts are cached too"
+    expert = read_file(ds.cache_path("hammer-expert", cache_dir=cache))
+    assert expert["metadata"]["num_episodes"] == 25 and expert["metadata"]["expert_policy"]["sha256"] == sha
+    # The same policy again reuses the cache; another policy is refused (naming --force) instead of mixing experts.
+    assert ds.load_cached("hammer-expert", cache_dir=cache, expert_policy=policy)["metadata"]["build_seconds"] == \
+        expert["metadata"]["build_seconds"]
+    other = write_dapg_policy(tmp_path / "other.npz", obs_dim, act_dim, seed=1)
+    with pytest.raises(DatasetError, match=r"made from expert policy .*my-hammer.npz.*pass --force"):
+        ds.load_cached("hammer-binary", cache_dir=cache, expert_policy=other)
+    rebuilt = ds.load_cached("hammer-expert", cache_dir=cache, expert_policy=other, force=True,
+                             replace_mismatched=True, progress=False)
+    assert rebuilt["metadata"]["expert_policy"]["sha256"] == ds.sha256_of(other)
+    assert not np.array_equal(rebuilt["actions"], expert["actions"])
+
+
+def test_hammer_without_a_policy_file_names_the_build_command(tmp_path):
+    command = r"`python -m utils\.datasets build hammer-binary --expert-policy PATH\.npz`"
+    with pytest.raises(DatasetError, match=r"'hammer-binary' is not in the cache .*ships no expert policy.*" + command):
+        load_dataset("hammer-binary", env_id="hammer-binary", cache_dir=tmp_path, progress=False)
+    assert not list(tmp_path.glob("*.npz")), "nothing is built"
+    res = subprocess.run([sys.executable, "-m", "utils.datasets", "build", "hammer-binary"], cwd=ROOT,
+                         capture_output=True, text=True, env={**os.environ, "AWAC_DATA_DIR": str(tmp_path)})
+    assert res.returncode == 2 and "--expert-policy PATH.npz" in res.stderr
+
+
+def test_a_user_policy_of_the_wrong_size_is_refused_naming_both_dimensions(tmp_path, hammer_dims):
+    obs_dim, act_dim = hammer_dims
+    wrong_obs = write_dapg_policy(tmp_path / "pen-sized.npz", 45, act_dim)
+    with pytest.raises(DatasetError, match=rf"observation dimension 45 but environment 'hammer-binary' has "
+                                           rf"observation dimension {obs_dim}"):
+        build_dataset("hammer-expert", episodes=1, cache_dir=tmp_path, progress=False, expert_policy=wrong_obs)
+    wrong_act = write_dapg_policy(tmp_path / "act.npz", obs_dim, 24)
+    with pytest.raises(DatasetError, match=rf"action dimension 24 but environment 'hammer-binary' has action "
+                                           rf"dimension {act_dim}"):
+        build_dataset("hammer-expert", episodes=1, cache_dir=tmp_path, progress=False, expert_policy=wrong_act)
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, **{k: v for k, v in np.load(wrong_act).items() if k != "log_std"})
+    with pytest.raises(DatasetError, match=r"lacks the keys \['log_std'\]"):
+        build_dataset("hammer-expert", episodes=1, cache_dir=tmp_path, progress=False, expert_policy=partial)
+    with pytest.raises(DatasetError, match="human.*--expert-policy does not apply"):
+        ds.load_cached("door-binary", cache_dir=tmp_path, expert_policy=wrong_act)
+
+
+def test_a_user_policy_replaces_a_shipped_expert_but_not_a_cached_build_of_it(tmp_path):
+    cache = tmp_path / "cache"
+    data = build_dataset("pen-expert", episodes=1, cache_dir=cache, progress=False)
+    assert data["metadata"]["expert_policy"]["path"] == "shipped:pen-dapg-expert-policy.npz"
+    save_dataset(data, ds.cache_path("pen-expert", cache_dir=cache))
+    mine = write_dapg_policy(tmp_path / "my-pen.npz", 45, 24)
+    with pytest.raises(DatasetError, match=r"made from expert policy shipped:pen-dapg-expert-policy.npz.*--force"):
+        ds.load_cached("pen-expert", cache_dir=cache, expert_policy=mine)
+    own = build_dataset("pen-expert", episodes=1, cache_dir=cache, progress=False, expert_policy=mine)
+    assert own["metadata"]["expert_policy"]["sha256"] == ds.sha256_of(mine)
+    assert not np.array_equal(own["actions"], data["actions"])
+
+
+def test_asset_path_tells_unlisted_altered_and_missing_files_apart(tmp_path, monkeypatch):
+    shutil.copytree(ds.ASSETS, tmp_path / "adroit")
+    assets = tmp_path / "adroit"
+    for f in assets.iterdir():
+        f.chmod(0o644)
+    shutil.copy(assets / "pen-dapg-expert-policy.npz", assets / "my-pen-policy.npz")
+    blob = bytearray((assets / "relocate-dapg-expert-policy.npz").read_bytes())
+    blob[500] ^= 0xFF
+    (assets / "relocate-dapg-expert-policy.npz").write_bytes(bytes(blob))
+    (assets / "door-dapg-expert-policy.npz").unlink()
+    monkeypatch.setattr(ds, "ASSETS", assets)
+    with pytest.raises(DatasetError, match="my-pen-policy.npz is not a shipped file") as e:
+        asset_path("my-pen-policy.npz")
+    assert "missing" not in str(e.value)
+    with pytest.raises(DatasetError, match="checksum mismatch for .*relocate-dapg-expert-policy.npz"):
+        asset_path("relocate-dapg-expert-policy.npz")
+    with pytest.raises(DatasetError, match="door-dapg-expert-policy.npz is missing"):
+        asset_path("door-dapg-expert-policy.npz")
+    assert asset_path("pen-dapg-expert-policy.npz") == assets / "pen-dapg-expert-policy.npz"
+
+
+def test_cli_builds_hammer_expert_from_a_policy_file_and_refuses_another_without_force(tmp_path, hammer_dims):
+    policy = write_dapg_policy(tmp_path / "my-hammer.npz", *hammer_dims)
+    other = write_dapg_policy(tmp_path / "other.npz", *hammer_dims, seed=1)
+    env = {**os.environ, "AWAC_DATA_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "utils.datasets", "build", "hammer-expert", *args], cwd=ROOT,
+                              capture_output=True, text=True, env=env)
+
+    res = cli("--expert-policy", str(policy))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["episodes"] == 25 and summary["env_id"] == "hammer-binary" and str(policy) in summary["source"]
+    assert cli().returncode == 0, "afterwards the id is found in the cache without the policy file"
+    res = cli("--expert-policy", str(other))
+    assert res.returncode == 2 and "pass --force" in res.stderr
+    res = cli("--expert-policy", str(other), "--force")
+    assert res.returncode == 0 and str(other) in json.loads(res.stdout)["source"], res.stderr

@@ -15,6 +15,11 @@ obtained (see `assets/adroit/README.md`), so:
 |                     | demonstrations (door: human; pen, relocate: expert), actions sampled and clipped    |
 | `<task>-binary`     | demonstrations followed by the BC episodes: the paper's prior data                 |
 
+Hammer ships no expert policy: `hammer-expert`, `hammer-bc` and `hammer-binary` are built once from a DAPG policy
+file of the user's (`build hammer-binary --expert-policy PATH.npz`, same .npz format as `assets/adroit/`) and then
+found in the cache like any other id. `--expert-policy` also replaces the shipped expert of pen, door or relocate
+for one build; a cached dataset made from another expert is never reused silently (see `load_cached`).
+
 Every generated dataset carries the binary reward of `utils.envs` (0 on success, -1 otherwise), `terminals`
 all False (the tasks have no terminal state) and `timeouts` True on the last step of every episode. Generated
 datasets are built on first use and cached as compressed .npz in `--cache-dir`, or `$AWAC_DATA_DIR`, or
@@ -28,7 +33,7 @@ Format (D4RL's keys): `observations (N, obs_dim) float32`, `actions (N, act_dim)
 
 Command line:
     python -m utils.datasets list
-    python -m utils.datasets build door-binary [--seed 0] [--cache-dir DIR] [--force]
+    python -m utils.datasets build door-binary [--seed 0] [--cache-dir DIR] [--force] [--expert-policy PATH.npz]
     python -m utils.datasets summary PATH_OR_ID
 """
 
@@ -79,10 +84,12 @@ class DatasetSpec:
 DATASETS: dict[str, DatasetSpec] = {
     "door-human": DatasetSpec("human", "door-binary", "25 real human demonstrations (hand_dapg), replayed"),
 }
-for _task in ("pen", "door", "relocate"):
+SHIPPED_EXPERTS = ("pen", "door", "relocate")  # tasks with a `<task>-dapg-expert-policy.npz` in assets/adroit/
+for _task in (*SHIPPED_EXPERTS, "hammer"):
     _demos = "door-human" if _task == "door" else f"{_task}-expert"
     DATASETS[f"{_task}-expert"] = DatasetSpec(
-        "expert", f"{_task}-binary", "25 episodes of the DAPG expert policy" + (
+        "expert", f"{_task}-binary", ("25 episodes of the DAPG expert policy" if _task in SHIPPED_EXPERTS else
+                                      "25 episodes of a user-supplied DAPG expert policy (--expert-policy)") + (
             "" if _task == "door" else " (stand-in for the unavailable human demos)"))
     DATASETS[f"{_task}-bc"] = DatasetSpec(
         "bc", f"{_task}-binary", f"500 episodes of a BC policy trained on {_demos}", demos=_demos, episodes=500)
@@ -101,11 +108,15 @@ def asset_path(name: str) -> Path:
     """Path of a shipped original in `assets/adroit/`, after checking its sha256 against `SHA256SUMS`.
 
     Raises:
-        DatasetError: if the file is missing or its checksum differs (a corrupt or altered copy).
+        DatasetError: if `name` is not listed in `SHA256SUMS` ("not a shipped file"), if a listed file is missing,
+            or if its checksum differs (a corrupt or altered copy).
     """
     sums = dict(line.split()[::-1] for line in (ASSETS / "SHA256SUMS").read_text().splitlines() if line.strip())
     path = ASSETS / name
-    if name not in sums or not path.is_file():
+    if name not in sums:
+        raise DatasetError(f"{path} is not a shipped file (not listed in {ASSETS / 'SHA256SUMS'}; the shipped files "
+                           f"are {sorted(sums)}): for a policy of your own pass its path as --expert-policy")
+    if not path.is_file():
         raise DatasetError(f"shipped data file {path} is missing: restore it with `git checkout -- {path}`")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != sums[name]:
@@ -117,10 +128,32 @@ def asset_path(name: str) -> Path:
 class ExpertPolicy:
     """The Adroit authors' DAPG expert (hand_dapg `dapg/policies/<task>-v0.pickle`): a Gaussian MLP with tanh
     hidden layers. `mean(obs)` maps (obs_dim,) to (act_dim,); `sample` adds exp(log_std) * N(0, I) and clips to
-    [-1, 1], as D4RL's expert datasets did."""
+    [-1, 1], as D4RL's expert datasets did.
 
-    def __init__(self, task: str):
-        p = np.load(asset_path(f"{task}-dapg-expert-policy.npz"), allow_pickle=False)
+    `ExpertPolicy(task)` loads the shipped, checksum-verified `assets/adroit/<task>-dapg-expert-policy.npz`;
+    `ExpertPolicy(task, path)` a user's file in the same format (not checked against SHA256SUMS; see
+    `load_expert_policy` for the version that checks it against an environment).
+
+    Raises:
+        DatasetError: a shipped file that is missing or altered (see `asset_path`), or a file that cannot be read
+            or lacks keys of the format (all missing ones listed).
+    """
+
+    KEYS = ("weight_0", "weight_1", "weight_2", "bias_0", "bias_1", "bias_2", "in_shift", "in_scale", "out_shift",
+            "out_scale", "log_std")
+
+    def __init__(self, task: str, path: str | Path | None = None):
+        self.path = asset_path(f"{task}-dapg-expert-policy.npz") if path is None else Path(path)
+        try:
+            with np.load(self.path, allow_pickle=False) as f:
+                p = {k: f[k] for k in f.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            raise DatasetError(f"cannot read expert policy {self.path}: {e}; pass a DAPG policy .npz in the format "
+                               f"of {ASSETS}/<task>-dapg-expert-policy.npz") from None
+        missing = [k for k in self.KEYS if k not in p]
+        if missing:
+            raise DatasetError(f"expert policy {self.path} lacks the keys {missing} (it has {sorted(p)}); a DAPG "
+                               f"policy .npz needs {list(self.KEYS)}, as in {ASSETS}/pen-dapg-expert-policy.npz")
         self.w = [p[f"weight_{i}"].astype(np.float64) for i in range(3)]
         self.b = [p[f"bias_{i}"].astype(np.float64) for i in range(3)]
         self.in_shift, self.in_scale = p["in_shift"], p["in_scale"]
@@ -135,6 +168,57 @@ class ExpertPolicy:
     def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         noise = np.exp(self.log_std) * rng.standard_normal(self.log_std.shape)
         return np.clip(self.mean(obs) + noise, -1.0, 1.0)
+
+
+def sha256_of(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_expert_policy(path: str | Path, env_id: str) -> ExpertPolicy:
+    """A user's DAPG expert policy file (the .npz format of `assets/adroit/`), checked against `env_id`'s sizes.
+
+    Raises:
+        DatasetError: a missing or unreadable file, missing keys, or layer shapes that do not chain or do not fit
+            the environment's observation/action dimensions (both numbers named).
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DatasetError(f"expert policy file {path} does not exist: pass the path of a DAPG policy .npz "
+                           f"(format of {ASSETS}/<task>-dapg-expert-policy.npz)")
+    policy = ExpertPolicy(env_id.split("-")[0], path)
+    env = make_env(env_id)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
+    w, b = policy.w, policy.b
+    shapes = {"weight_0": w[0].shape, "weight_1": w[1].shape, "weight_2": w[2].shape}
+    if any(len(s) != 2 for s in shapes.values()) or w[1].shape[1] != w[0].shape[0] or w[2].shape[1] != w[1].shape[0] \
+            or [x.shape for x in b] != [(w[i].shape[0],) for i in range(3)]:
+        raise DatasetError(f"expert policy {path} has layers that do not chain (weights {shapes}, biases "
+                           f"{[x.shape for x in b]}); weight_i must be (out, in) with bias_i (out,)")
+    got = {"observation": (w[0].shape[1], policy.in_shift.shape, policy.in_scale.shape, obs_dim),
+           "action": (w[2].shape[0], policy.out_shift.shape, policy.out_scale.shape, act_dim)}
+    for what, (dim, shift, scale, expected) in got.items():
+        if dim != expected:
+            raise DatasetError(f"expert policy {path} is for {what} dimension {dim} but environment {env_id!r} has "
+                               f"{what} dimension {expected}: pass a policy trained on {env_id!r}'s task")
+        if shift != (expected,) or scale != (expected,) or (what == "action" and policy.log_std.shape != (dim,)):
+            raise DatasetError(f"expert policy {path}: its {what} normalization (shift {shift}, scale {scale}"
+                               + (f", log_std {policy.log_std.shape}" if what == "action" else "") +
+                               f") does not fit {what} dimension {expected}; each must have shape ({expected},)")
+    return policy
+
+
+def _no_expert_error(name: str, task: str) -> DatasetError:
+    return DatasetError(f"dataset {name!r} is not in the cache and task {task!r} ships no expert policy: build it "
+                        f"once with `python -m utils.datasets build {task}-binary --expert-policy PATH.npz` (a DAPG "
+                        f"policy .npz in the format of utils/assets/adroit/)")
+
+
+def uses_expert(name: str) -> bool:
+    """Whether the dataset id is made (directly or through its demonstrations) from an expert policy."""
+    spec = _spec(name)
+    return spec.kind == "expert" or (spec.demos is not None and uses_expert(spec.demos))
 
 
 # ----------------------------------------------------------------------------------------------- generation
@@ -230,7 +314,8 @@ def train_bc_policy(data: dict[str, Any], steps: int, seed: int, progress: bool 
 
 
 def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_steps: int | None = None,
-                  cache_dir: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+                  cache_dir: str | Path | None = None, progress: bool = True, expert_policy: str | Path | None = None,
+                  replace_mismatched: bool = False) -> dict[str, Any]:
     """Generates the named dataset (its components come from the cache or are built and cached first).
 
     Args:
@@ -238,36 +323,71 @@ def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_step
         seed: seeds the env resets, the action noise and the BC training.
         episodes: overrides the number of generated episodes (the BC part of `<task>-binary`), for quick tests.
         bc_steps: overrides the BC training updates.
+        expert_policy: a user's DAPG policy .npz to use instead of the shipped expert (required for tasks without
+            one, e.g. hammer); its path and sha256 go into the metadata (`source`, `expert_policy`).
+        replace_mismatched: rebuild cached components made from another expert instead of refusing them.
     Raises:
-        DatasetError: for an unknown id.
+        DatasetError: for an unknown id, a task without a shipped expert and no `expert_policy` (naming the build
+            command), an invalid policy file (see `load_expert_policy`), or a cached component made from another
+            expert (see `load_cached`).
     """
     spec = _spec(name)
     task = spec.env_id.split("-")[0]
     n = spec.episodes if episodes is None else episodes
     t0 = time.time()
+    expert_info = None
+    if (expert_policy is None and task not in SHIPPED_EXPERTS and uses_expert(name)
+            and not cache_path(f"{task}-expert", seed, cache_dir).is_file()):
+        raise _no_expert_error(name, task)  # before anything is built, naming the id that was asked for
+    component = dict(seed=seed, cache_dir=cache_dir, progress=progress, expert_policy=expert_policy,
+                     replace_mismatched=replace_mismatched)
     if spec.kind == "human":
         data = replay_door_human(progress)
         recipe = "replay of recorded actions clipped to [-1, 1] from recorded initial states; binary reward"
     elif spec.kind == "expert":
-        expert, rng = ExpertPolicy(task), np.random.default_rng(seed)
+        if expert_policy is not None:
+            expert = load_expert_policy(expert_policy, spec.env_id)
+            expert_info = {"path": str(expert.path.resolve()), "sha256": sha256_of(expert.path)}
+        elif task in SHIPPED_EXPERTS:
+            expert = ExpertPolicy(task)
+            expert_info = {"path": f"shipped:{expert.path.name}", "sha256": sha256_of(expert.path)}
+        else:
+            raise _no_expert_error(name, task)
+        rng = np.random.default_rng(seed)
         data = rollout(lambda o: expert.sample(o, rng), spec.env_id, n, seed, f"expert {name}", progress)
         recipe = "DAPG expert policy, action = mean + exp(log_std) * N(0, I), clipped to [-1, 1]"
     elif spec.kind == "bc":
-        demos = load_dataset(spec.demos, seed=seed, cache_dir=cache_dir, progress=progress)
+        demos = _load_component(spec.demos, **component)
         policy = train_bc_policy(demos, spec.bc_steps if bc_steps is None else bc_steps, seed, progress)
         # Offset the reset seeds so BC episodes never start where the demonstrations did.
         data = rollout(policy, spec.env_id, n, seed + 100_000, f"BC {name}", progress)
         recipe = f"Gaussian BC policy fitted to {spec.demos}, actions sampled and clipped to [-1, 1]"
+        expert_info = demos["metadata"].get("expert_policy")
     else:
-        demos = load_dataset(spec.demos, seed=seed, cache_dir=cache_dir, progress=progress)
-        bc = (load_dataset(f"{task}-bc", seed=seed, cache_dir=cache_dir, progress=progress)
-              if episodes is None and bc_steps is None else
-              build_dataset(f"{task}-bc", seed, episodes, bc_steps, cache_dir, progress))
+        demos = _load_component(spec.demos, **component)
+        bc = (_load_component(f"{task}-bc", **component) if episodes is None and bc_steps is None else
+              build_dataset(f"{task}-bc", seed, episodes, bc_steps, cache_dir, progress, expert_policy,
+                            replace_mismatched))
         data = {k: np.concatenate([demos[k], bc[k]]) for k in ARRAY_KEYS}
         data = _pack({k: data[k] for k in ARRAY_KEYS}, {})
         recipe = f"concatenation of {spec.demos} ({demos['metadata']['num_episodes']} episodes) and {task}-bc"
-    data["metadata"].update(name=name, env_id=spec.env_id, source=spec.description, recipe=recipe, seed=seed,
+        expert_info = demos["metadata"].get("expert_policy")
+    source = spec.description
+    if expert_info is not None and not expert_info["path"].startswith("shipped:"):
+        source += f"; expert policy {expert_info['path']} (sha256 {expert_info['sha256']})"
+    data["metadata"].update(name=name, env_id=spec.env_id, source=source, recipe=recipe, seed=seed,
                             build_seconds=round(time.time() - t0, 1))
+    if expert_info is not None:
+        data["metadata"]["expert_policy"] = expert_info
+    return data
+
+
+def _load_component(name: str, seed: int, cache_dir: str | Path | None, progress: bool,
+                    expert_policy: str | Path | None, replace_mismatched: bool) -> dict[str, Any]:
+    """A component of a build (demonstrations, BC episodes) through the cache, validated against its env."""
+    data = load_cached(name, seed, cache_dir, progress, expert_policy=expert_policy,
+                       replace_mismatched=replace_mismatched)
+    validate(data, DATASETS[name].env_id, where=f"dataset {name!r}")
     return data
 
 
@@ -444,21 +564,57 @@ def cache_path(name: str, seed: int = 0, cache_dir: str | Path | None = None) ->
 
 
 def load_cached(name: str, seed: int = 0, cache_dir: str | Path | None = None, progress: bool = True,
-                force: bool = False) -> dict[str, Any]:
+                force: bool = False, expert_policy: str | Path | None = None,
+                replace_mismatched: bool = False) -> dict[str, Any]:
     """A generated dataset from the cache, built and cached first if absent (or if `force`), safely when several
     processes ask for it at once: the first takes the id's `build_lock` and builds, the others wait for the lock
     and then read its file. The components of a build (e.g. pen-bc's pen-expert) come through here too.
 
+    With `expert_policy` (a user's DAPG policy .npz, for an id made from an expert, see `uses_expert`), a cached
+    file is reused only if its metadata records the same policy sha256; a cached file made from another expert
+    (e.g. the shipped one) is refused unless `replace_mismatched`, which rebuilds it (and, passed down, its
+    components) from `expert_policy`. `force` rebuilds the id itself in any case.
+
     Raises:
-        DatasetError: for an unknown id or an unreadable cached file.
+        DatasetError: for an unknown id, an unreadable cached file, an `expert_policy` given for an id that uses
+            no expert, an invalid policy file, or a cached file made from another expert (naming --force).
     """
     path = cache_path(name, seed, cache_dir)
-    if path.is_file() and not force:
-        return read_file(path)  # no lock needed: save_dataset makes a file appear whole
+    sha = None
+    if expert_policy is not None:
+        if not uses_expert(name):
+            task = DATASETS[name].env_id.split("-")[0]
+            raise DatasetError(f"dataset {name!r} is not made from an expert policy (its demonstrations are human), "
+                               f"so --expert-policy does not apply: build {task}-expert with it, or drop it")
+        if not Path(expert_policy).expanduser().is_file():
+            raise DatasetError(f"expert policy file {expert_policy} does not exist: pass the path of a DAPG policy "
+                               f".npz (format of {ASSETS}/<task>-dapg-expert-policy.npz)")
+        sha = sha256_of(Path(expert_policy).expanduser())
+
+    def cached() -> dict[str, Any] | None:
+        if force or not path.is_file():
+            return None
+        data = read_file(path)
+        recorded = (data["metadata"].get("expert_policy") or {}).get("sha256")
+        if sha is None or recorded == sha:
+            return data
+        if replace_mismatched:
+            return None
+        made_from = data["metadata"].get("expert_policy", {}).get("path", "the shipped expert (built before "
+                                                                          "expert provenance was recorded)")
+        raise DatasetError(f"cached dataset {path} was made from expert policy {made_from} (sha256 {recorded}), not "
+                           f"from {expert_policy} (sha256 {sha}): pass --force to rebuild it and its components "
+                           "from the new policy (this replaces the cached files), or use another --cache-dir")
+
+    data = cached()  # no lock needed: save_dataset makes a file appear whole
+    if data is not None:
+        return data
     with build_lock(path):
-        if path.is_file() and not force:
-            return read_file(path)  # built by the process this one waited for
-        data = build_dataset(name, seed, cache_dir=cache_dir, progress=progress)
+        data = cached()  # built by the process this one waited for
+        if data is not None:
+            return data
+        data = build_dataset(name, seed, cache_dir=cache_dir, progress=progress, expert_policy=expert_policy,
+                             replace_mismatched=replace_mismatched)
         save_dataset(data, path)
         return data
 
@@ -529,15 +685,22 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--seed", type=int, default=0, help="generation seed")
         p.add_argument("--cache-dir", default=None, help="cache directory (default: $AWAC_DATA_DIR or "
                        "~/.cache/awac/datasets)")
-    build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    build.add_argument("--force", action="store_true", help="rebuild even if cached (with --expert-policy, also "
+                       "the components cached from another expert)")
+    build.add_argument("--expert-policy", default=None, metavar="PATH.npz", help="a DAPG expert policy .npz (format "
+                       "of utils/assets/adroit/) to build <task>-expert/-bc/-binary from; required once for hammer")
     args = parser.parse_args(argv)
     if args.command == "list":
         for name, spec in DATASETS.items():
             print(f"{name:18s} {spec.env_id:16s} {spec.description}")
         return
     try:
-        if args.command == "build" and args.force:
-            data = load_cached(args.dataset, args.seed, args.cache_dir, force=True)
+        if args.command == "build" and (args.force or args.expert_policy):
+            if args.dataset not in DATASETS:
+                raise DatasetError(f"unknown dataset {args.dataset!r}: build takes one of {sorted(DATASETS)}")
+            data = load_cached(args.dataset, args.seed, args.cache_dir, force=args.force,
+                               expert_policy=args.expert_policy, replace_mismatched=args.force)
+            validate(data, DATASETS[args.dataset].env_id, where=f"dataset {args.dataset!r}")
         else:
             data = load_dataset(args.dataset, seed=args.seed, cache_dir=args.cache_dir)
     except DatasetError as e:

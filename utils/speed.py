@@ -4,19 +4,19 @@
     python -m utils.speed --corl ~/CORL/algorithms/finetune/awac.py  # + CORL's AWAC update, side by side
     python -m utils.speed --device cuda --threads 1 --no-process    # the update table on a GPU
 
-Table 1, the update: updates/s of `awac.AWAC.update` (or `sac_fd.SAC.update`) for each variant (`fp32`, `bf16`, `compile`,
-`bf16+compile`) x batch size x thread count, on random data of the task's dimensions (an update's cost does not
-depend on the values). All variants of one (threads, batch) cell are built and warmed up first (the warm-up
-time, which holds torch.compile's compiling, is printed), then timed in `--blocks` interleaved blocks of
-`--updates` updates; each figure is the median block, so a noisy neighbour hits every variant alike.
-With `--before REV`, the algorithm file as committed at git revision REV joins both tables as variant `before`
-(its own defaults: fp32, no flags it lacks). With `--corl PATH` (a checkout of github.com/corl-team/CORL; nothing of it is copied here), the same cells also
-time CORL's `AdvantageWeightedActorCritic.update` from `algorithms/finetune/awac.py`, its networks' hidden layers
-set to ours (CORL's default is 3 x 256) and its other code unchanged.
+Table 1, the update: updates/s of `awac.AWAC.update` (or `sac_fd.SAC.update`) for each variant (`fp32`, `bf16`,
+`compile`, `bf16+compile`) x batch size x thread count, on random data of the task's dimensions (an update's cost
+does not depend on the values). All variants of one (threads, batch) cell are built and warmed up first (the warm-up
+time, which holds torch.compile's compiling, is printed), then timed in `--blocks` interleaved blocks of `--updates`
+updates; each figure is the median block, so a noisy neighbour hits every variant alike. With `--before REV`, the
+algorithm file as committed at git revision REV joins both tables as variant `before` (its own defaults: fp32, no
+flags it lacks). With `--corl PATH` (a checkout of github.com/corl-team/CORL; nothing of it is copied here), the
+same cells also time CORL's `AdvantageWeightedActorCritic.update` from `algorithms/finetune/awac.py`, its networks'
+hidden layers set to ours (CORL's default is 3 x 256) and its other code unchanged.
 
-Table 2, whole processes: `python awac.py` (or sac_fd.py) on the task with its default dataset, run twice per phase with two
-step counts (`--process-steps`); (n2 - n1) / (t2 - t1) is the phase's steps/s without start-up, dataset loading
-and evaluation, which both runs share. Offline: updates/s; online: environment steps/s, one update each. The
+Table 2, whole processes: `python awac.py` (or sac_fd.py) on the task with its default dataset, run twice per phase
+with two step counts (`--process-steps`); (n2 - n1) / (t2 - t1) is the phase's steps/s without start-up, dataset
+loading and evaluation, which both runs share. Offline: updates/s; online: environment steps/s, one update each. The
 last column is the wall time of a paper-scale run (25K offline updates + 500K online steps) at those rates.
 
 A driver tool: no algorithm file imports it. Run it on a quiet machine: any other busy process distorts it.
@@ -112,8 +112,9 @@ def update_table(a: argparse.Namespace, obs_dim: int, act_dim: int, q_max: float
     buffer = module.ReplayBuffer(obs_dim, act_dim, n, a.device, 0)
     buffer.add(obs=rng.normal(size=(n, obs_dim)), action=rng.uniform(-1, 1, (n, act_dim)),
                reward=-rng.integers(0, 2, n), next_obs=rng.normal(size=(n, obs_dim)), terminated=np.zeros(n))
-    print(f"\n### Update throughput of {a.algo}.py: {a.env_id} (obs {obs_dim}, action {act_dim}), hidden {a.hidden_dims}, "
-          f"device {a.device}, torch {torch.__version__}; median of {a.blocks} blocks of {a.updates} updates\n")
+    print(f"\n### Update throughput of {a.algo}.py: {a.env_id} (obs {obs_dim}, action {act_dim}), "
+          f"hidden {a.hidden_dims}, device {a.device}, torch {torch.__version__}; median of {a.blocks} blocks of "
+          f"{a.updates} updates\n")
     print("| threads | batch | variant | updates/s | vs fp32 |" + (" vs CORL |" if corl else "")
           + " warm-up s |")
     print("|---|---|---|---|---|" + ("---|" if corl else "") + "---|", flush=True)
@@ -182,7 +183,8 @@ def process_table(a: argparse.Namespace) -> dict:
                         cmd = [sys.executable, script[variant], "--env-id", a.env_id, "--offline-steps",
                                str(offline), "--online-steps", str(online), "--batch-size", str(a.process_batch),
                                "--hidden-dims", *map(str, a.hidden_dims), "--threads", str(threads),
-                               "--device", a.device, "--eval-every", str(10**9), "--eval-episodes", "1", "--save-every", str(10**9),
+                               "--device", a.device, "--eval-every", str(10**9), "--eval-episodes", "1",
+                               "--save-every", str(10**9),
                                "--log-every", str(10**9), "--wandb-mode", "disabled", "--no-progress",
                                "--run-dir", tmp, "--run-name", f"{threads}-{variant}-{phase}-{steps}"]
                         if variant != "before":
