@@ -495,7 +495,8 @@ def load_checkpoint(path: str, device: str) -> dict:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # any unreadable or foreign file; the reason goes in the message
         raise ArgumentError(f"--checkpoint {path} is not a checkpoint of {script} ({type(e).__name__}; give a "
-                            f"checkpoint.pt that {script} wrote)") from e
+                            f"checkpoint.pt that {script} wrote; those of versions before November 2026 held "
+                            "numpy arrays and cannot be read safely)") from e
     if not isinstance(ckpt, dict) or ckpt.get("script") != script:
         raise ArgumentError(f"--checkpoint {path} is not a checkpoint of {script} (give a checkpoint.pt that "
                             f"{script} wrote)")
