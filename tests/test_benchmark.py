@@ -2,12 +2,18 @@
 
 import argparse
 import csv
+import os
+import shutil
+import socket
 import struct
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from utils import benchmark
 
 
@@ -154,3 +160,42 @@ def test_progress_without_a_terminal_prints_a_line_per_finished_run(tmp_path, ca
     assert [line.split(" ", 3)[:3] for line in lines] == [
         ["[1/2]", "failed", "pen-binary__bc__0"], ["[2/2]", "failed", "pen-binary__bc__1"]]
     assert "failed 1," in lines[0] and "running 0, failed 2, about 00:00 left" in lines[1]
+
+
+def test_ray_launcher_on_a_real_cluster_with_token_authentication(tmp_path, small_pen_binary):
+    """A head started as a user would (`ray start --head` with a token in ~/.ray, so Ray 2.59+ enforces token
+    authentication), all on 127.0.0.1. A client without the token is told "authentication failed", not "no cluster"; with the token where
+    Ray keeps it (~/.ray/auth_token) it runs a tiny grid. Clients run as processes: Ray reads its auth mode once."""
+    pytest.importorskip("ray")
+    _, dataset = small_pen_binary
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    home, stranger = tmp_path / "home", tmp_path / "stranger"
+    home.mkdir(), stranger.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    ray_cli = [shutil.which("ray") or "ray"]
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    # `ray start --head` turns authentication on when the user has a token, as anyone who ever ran a local
+    # ray.init() does (Ray 2.59+ makes one then); make that token here, in this test's home.
+    subprocess.run([*ray_cli, "get-auth-token", "--generate"], env={**env, "HOME": str(home)}, check=True,
+                   capture_output=True, timeout=120)
+    subprocess.run([*ray_cli, "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
+                    "--num-cpus", "1", "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir",
+                    temp_dir], env={**env, "HOME": str(home)}, check=True, capture_output=True, timeout=120)
+    try:
+        assert (home / ".ray" / "auth_token").is_file(), "the head keeps its token where Ray documents it"
+        grid = [sys.executable, "-m", "utils.benchmark", "--algos", "bc", "--envs", "pen-binary", "--seeds", "0",
+                "--budget", "quick", "--launcher", "ray", "--ray-address", f"127.0.0.1:{port}", "--results-dir",
+                str(tmp_path / "results"), "--", "--dataset", str(dataset), "--wandb-mode", "disabled",
+                "--offline-steps", "40", "--eval-episodes", "1", "--hidden-dims", "16", "--batch-size", "16"]
+        refused = subprocess.run(grid, cwd=ROOT, env={**env, "HOME": str(stranger)}, capture_output=True, text=True,
+                                 timeout=300)
+        assert refused.returncode != 0 and "authentication failed" in refused.stderr, refused.stderr[-1500:]
+        ran = subprocess.run(grid, cwd=ROOT, env={**env, "HOME": str(home)}, capture_output=True, text=True,
+                             timeout=300)
+        assert ran.returncode == 0, ran.stderr[:3000] + ran.stdout[-1500:]
+        assert "| pen-binary | bc | 1 |" in ran.stdout
+    finally:
+        subprocess.run([*ray_cli, "stop", "--force"], env={**env, "HOME": str(home)}, capture_output=True,
+                       timeout=120)

@@ -118,6 +118,49 @@ def execute(command: list[str], log_path: str) -> tuple[int, str, float]:
     return code, tail, time.time() - start
 
 
+def ray_token() -> str | None:
+    """The Ray cluster token this client can send, looked up where Ray's token authentication documents it:
+    $RAY_AUTH_TOKEN, the file $RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token (None if there is none)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"]
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    return path.read_text().strip() or None if path.is_file() else None
+
+
+def connect_ray(address: str) -> None:
+    """ray.init to an existing cluster. Ray 2.59+ turns token authentication on for clusters started with
+    `ray start --head`, and refuses a client without RAY_AUTH_MODE=token with a bare ConnectionError; so a client
+    that has a token (see `ray_token`) and no RAY_AUTH_MODE of its own sends it (a cluster without authentication
+    accepts it too). Ray reads the mode when it is imported, hence before `import ray`. Workers get the
+    repository on their path. Raises SystemExit telling "no cluster" (nothing listens at HOST:PORT) apart from
+    "authentication failed" (something listens but refused this client), each with what to do."""
+    import socket
+
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        return  # this process already runs Ray (e.g. a local ray.init() before calling main)
+    if "RAY_AUTH_MODE" not in os.environ and ray_token():
+        os.environ["RAY_AUTH_MODE"] = "token"
+    import ray
+
+    try:  # workers import utils.benchmark.execute: the repository must be on their path
+        ray.init(address=address, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}}, log_to_driver=False)
+        return
+    except ConnectionError as e:
+        error = e
+    host, _, port = address.rpartition(":")
+    listening = False
+    if host and port.isdigit():
+        with socket.socket() as sock:
+            sock.settimeout(3)
+            listening = sock.connect_ex((host, int(port))) == 0
+    if listening:
+        raise SystemExit(f"authentication failed: the Ray cluster at {address!r} refused this client ({error}). It "
+                         "uses token authentication: copy the head's token (`ray get-auth-token` on the head) to "
+                         "~/.ray/auth_token here, or set RAY_AUTH_TOKEN")
+    raise SystemExit(f"no Ray cluster at {address!r} ({error}). Start one with `ray start --head` (and "
+                     "`ray start --address HEAD:6379` on each worker), or pass --ray-address")
+
+
 def launch(runs: list[Run], args: argparse.Namespace) -> None:
     """Runs every pending run, `args.workers` at a time, locally or as Ray tasks; failures do not stop the rest."""
     todo = [r for r in runs if r.status == "pending"]
@@ -150,14 +193,9 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
     for run in todo:
         run.run_dir.parent.mkdir(parents=True, exist_ok=True)
     if args.launcher == "ray":
+        connect_ray(args.ray_address)  # before this process imports ray: ray reads its auth mode on import
         import ray
 
-        if not ray.is_initialized():
-            try:
-                ray.init(address=args.ray_address)
-            except ConnectionError as e:
-                raise SystemExit(f"no Ray cluster at {args.ray_address!r} ({e}). Start one with `ray start --head` "
-                                 "(and `ray start --address HEAD:6379` on each worker), or pass --ray-address")
         remote = ray.remote(num_cpus=1, num_gpus=args.gpus_per_run)(execute)
         pending = {}
         for run in todo:
