@@ -521,13 +521,16 @@ def stop_on_signals() -> dict:
 
 
 def main() -> None:
-    """Command line: SIGTERM saves a checkpoint as Ctrl-C does; expected errors print one line, exit status 2."""
+    """Command line: SIGTERM saves a checkpoint as Ctrl-C does (exit status 130); expected errors print one line,
+    exit status 2."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         train(tyro.cli(Args))
     except (ArgumentError, DatasetError, EnvError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # train() has saved and said where: no traceback, the shell's status for SIGINT
+        sys.exit(130)
 
 
 # ----------------------------------------------------------------------------------------------- train
