@@ -89,7 +89,7 @@ class Args:
     """bf16: hidden layers under bfloat16 autocast (output layers, targets, advantages, weights and losses stay
     float32); needs AMX/AVX-512-bf16 on a CPU or a GPU with bf16 tensor cores to pay"""
     compile: bool = False
-    """torch.compile the losses (7-17 s of compiling as each process starts; here +10-15% in fp32, slower in bf16)"""
+    """torch.compile the losses (6-17 s of compiling as each process starts; here +10-15% in fp32, slower in bf16)"""
     run_dir: str = "runs"
     """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
     run_name: str | None = None

@@ -77,7 +77,7 @@ class Args:
     """bf16: hidden layers under bfloat16 autocast (output layers, targets, log-probabilities and losses stay
     float32); needs AMX/AVX-512-bf16 on a CPU or a GPU with bf16 tensor cores to pay"""
     compile: bool = False
-    """torch.compile the losses (7-17 s of compiling as each process starts; measured 13-15% slower here)"""
+    """torch.compile the losses (6-17 s of compiling as each process starts; measured 13-15% slower here)"""
     run_dir: str = "runs"
     """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
     run_name: str | None = None
