@@ -17,17 +17,17 @@ max_log_std] (rlkit GaussianPolicy, std_architecture="values"); samples are not 
 plain Gaussian density of the buffer action. Q outputs are clamped at `q_max` = 0 on the hand tasks, whose rewards
 are <= 0 (rlkit's Clamp(max=0) output activation).
 
-Defaults and their source (awac1.py unless said): batch 1024, hidden 2x256, lr 3e-4 for both, gamma 0.99,
-tau 5e-3, beta 0.5, advantage clip 0.5, policy weight decay 1e-4, log-std in [-6, 0], 25,000 offline updates
-(q_num_pretrain2_steps), 1M buffer, one update per environment step (num_trains_per_train_loop =
+Defaults and their source (awac1.py unless said): batch 1024 online and 128 offline (awac_trainer.py's
+bc_batch_size, which its pretrain_q_with_bc_data samples and awac1.py keeps), hidden 2x256, lr 3e-4 for both,
+gamma 0.99, tau 5e-3, beta 0.5, advantage clip 0.5, policy weight decay 1e-4, log-std in [-6, 0], 25,000 offline
+updates (q_num_pretrain2_steps), 1M buffer, one update per environment step (num_trains_per_train_loop =
 num_expl_steps_per_train_loop = 1000), 500,000 online steps (rlkit: 501 epochs of 1000). The paper's appendix lists
 4x256 networks: `--hidden-dims 256 256 256 256`.
 
 Deviations from rlkit, each deliberate:
 - Actions stored and fed to the target are clipped to the action space (the env clips them anyway); rlkit stores
   and evaluates unclipped Gaussian samples.
-- All prior data go into the buffer; rlkit keeps 90% (train_split 0.9). Offline batches have `batch_size`;
-  rlkit's pretraining loop samples `bc_batch_size` (128) per offline update.
+- All prior data go into the buffer; rlkit keeps 90% (train_split 0.9).
 - Terminal flags follow gymnasium: bootstrap through `truncated`, not through `terminated`. rlkit's hand config
   zeroes every terminal (terminal_transform m=0); on the Adroit tasks nothing terminates, so the two agree.
 - Online updates start at the first environment step (rlkit first collects 1000 steps); PyTorch's default
@@ -121,7 +121,9 @@ class Args:
     online_steps: int = 500_000
     """environment steps of online fine-tuning, one update each (rlkit: 501 epochs x 1000 steps)"""
     batch_size: int = 1024
-    """transitions per update"""
+    """transitions per online update"""
+    offline_batch_size: int = 128
+    """transitions per offline update (rlkit's bc_batch_size, which pretrain_q_with_bc_data samples)"""
     hidden_dims: tuple[int, ...] = (256, 256)
     """hidden layer sizes of actor and critics (paper appendix: 256 256 256 256)"""
     actor_lr: float = 3e-4
@@ -459,8 +461,8 @@ class ArgumentError(ValueError):
 CHECKS = {
     **dict.fromkeys(("offline_steps", "online_steps", "bc_pretrain_steps", "learning_starts", "threads", "seed",
                      "dataset_seed", "actor_weight_decay", "bound_loss_weight"), (lambda v: v >= 0, ">= 0")),
-    **dict.fromkeys(("batch_size", "buffer_size", "eval_every", "eval_episodes", "log_every", "save_every",
-                     "actor_steps", "critic_steps", "samples_per_iter"), (lambda v: v >= 1, ">= 1")),
+    **dict.fromkeys(("batch_size", "offline_batch_size", "buffer_size", "eval_every", "eval_episodes", "log_every",
+                     "save_every", "actor_steps", "critic_steps", "samples_per_iter"), (lambda v: v >= 1, ">= 1")),
     **dict.fromkeys(("actor_lr", "critic_lr", "alpha_lr", "beta", "init_alpha", "max_weight", "action_std"),
                     (lambda v: v > 0, "> 0")),
     **dict.fromkeys(("gamma", "momentum"), (lambda v: 0 <= v < 1, "in [0, 1)")),
@@ -670,7 +672,7 @@ def train(args: Args) -> dict[str, float]:
         if counters["offline_step"] == 0 and args.offline_steps > 0:
             log_eval("offline_step", 0)
         while counters["offline_step"] < args.offline_steps:
-            metrics = agent.update(buffer.sample(args.batch_size))
+            metrics = agent.update(buffer.sample(args.offline_batch_size))
             counters["offline_step"] += 1
             step = counters["offline_step"]
             bar.update()

@@ -111,6 +111,8 @@ class Args:
     """policy SGD steps per iteration"""
     batch_size: int = 256
     """transitions per SGD step"""
+    offline_batch_size: int | None = None
+    """transitions per SGD step of the offline iterations (default: --batch-size)"""
     hidden_dims: tuple[int, ...] = (128, 64)
     """hidden layer sizes of the policy and the value function"""
     actor_lr: float = 5e-5
@@ -291,10 +293,10 @@ class AWR:
         self.actor_opt.step()
         return loss.item(), bound.item()
 
-    def _batches(self, n: int, steps: int, columns: dict[str, np.ndarray]):
+    def _batches(self, n: int, steps: int, columns: dict[str, np.ndarray], batch_size: int):
         tensors = {k: torch.as_tensor(v, device=self.args.device) for k, v in columns.items()}
         for _ in range(steps):
-            idx = torch.randint(n, (self.args.batch_size,), generator=self.gen, device=self.gen.device)
+            idx = torch.randint(n, (batch_size,), generator=self.gen, device=self.gen.device)
             yield {k: v[idx] for k, v in tensors.items()}
 
     def returns(self, data: dict[str, np.ndarray]) -> np.ndarray:
@@ -303,17 +305,19 @@ class AWR:
         return td_lambda_returns(data["reward"], self.value(data["next_obs"]), data["terminated"],
                                  data["episode_end"], a.gamma, a.td_lambda)
 
-    def iteration(self, data: dict[str, np.ndarray], critic_steps: int, actor_steps: int) -> dict[str, float]:
+    def iteration(self, data: dict[str, np.ndarray], critic_steps: int, actor_steps: int, batch_size: int
+                  ) -> dict[str, float]:
         """Fits V to TD(lambda) returns for `critic_steps`, then the policy to advantage-weighted actions for
-        `actor_steps`, on the buffer's columns (N, ...). Returns the iteration's statistics."""
+        `actor_steps`, in minibatches of `batch_size` from the buffer's columns (N, ...). Returns the iteration's
+        statistics."""
         n = len(data["reward"])
-        critic_losses = [self.critic_update(b) for b in
-                         self._batches(n, critic_steps, {"obs": data["obs"], "return": self.returns(data)})]
+        critic_losses = [self.critic_update(b) for b in self._batches(
+            n, critic_steps, {"obs": data["obs"], "return": self.returns(data)}, batch_size)]
         returns, values = self.returns(data), self.value(data["obs"])
         advantage = returns - values
         weights = advantage_weights(advantage, self.args.beta, self.args.max_weight)
         actor_losses = [self.actor_update(b) for b in self._batches(
-            n, actor_steps, {"obs": data["obs"], "action": data["action"], "weight": weights})]
+            n, actor_steps, {"obs": data["obs"], "action": data["action"], "weight": weights}, batch_size)]
         return {
             "losses/critic": float(np.mean(critic_losses)) if critic_losses else float("nan"),
             "losses/actor": float(np.mean([l[0] for l in actor_losses])) if actor_losses else float("nan"),
@@ -422,8 +426,8 @@ class ArgumentError(ValueError):
 CHECKS = {
     **dict.fromkeys(("offline_steps", "online_steps", "bc_pretrain_steps", "learning_starts", "threads", "seed",
                      "dataset_seed", "actor_weight_decay", "bound_loss_weight"), (lambda v: v >= 0, ">= 0")),
-    **dict.fromkeys(("batch_size", "buffer_size", "eval_every", "eval_episodes", "log_every", "save_every",
-                     "actor_steps", "critic_steps", "samples_per_iter"), (lambda v: v >= 1, ">= 1")),
+    **dict.fromkeys(("batch_size", "offline_batch_size", "buffer_size", "eval_every", "eval_episodes", "log_every",
+                     "save_every", "actor_steps", "critic_steps", "samples_per_iter"), (lambda v: v >= 1, ">= 1")),
     **dict.fromkeys(("actor_lr", "critic_lr", "alpha_lr", "beta", "init_alpha", "max_weight", "action_std"),
                     (lambda v: v > 0, "> 0")),
     **dict.fromkeys(("gamma", "momentum"), (lambda v: 0 <= v < 1, "in [0, 1)")),
@@ -648,7 +652,8 @@ def train(args: Args) -> dict[str, float]:
             log_eval("offline_step", 0)
         while counters["offline_step"] < total_offline:
             tick, before = time.time(), counters["offline_step"]
-            metrics = agent.iteration(buffer.data, args.critic_steps, args.actor_steps)
+            metrics = agent.iteration(buffer.data, args.critic_steps, args.actor_steps,
+                                      args.offline_batch_size or args.batch_size)
             counters["offline_step"] += args.actor_steps
             after_iteration("offline_step", before, metrics, args.critic_steps + args.actor_steps, total_offline)
         if "offline/eval/success_rate" not in final:
@@ -690,7 +695,7 @@ def train(args: Args) -> dict[str, float]:
             counters["env_step"] = step
             critic_steps = math.ceil(args.critic_steps * new / args.samples_per_iter)
             actor_steps = math.ceil(args.actor_steps * new / args.samples_per_iter)
-            metrics = agent.iteration(buffer.data, critic_steps, actor_steps)
+            metrics = agent.iteration(buffer.data, critic_steps, actor_steps, args.batch_size)
             after_iteration("env_step", before, metrics, critic_steps + actor_steps + new, args.online_steps)
 
         if "eval/success_rate" not in final:

@@ -262,8 +262,8 @@ class ArgumentError(ValueError):
 CHECKS = {
     **dict.fromkeys(("offline_steps", "online_steps", "bc_pretrain_steps", "learning_starts", "threads", "seed",
                      "dataset_seed", "actor_weight_decay", "bound_loss_weight"), (lambda v: v >= 0, ">= 0")),
-    **dict.fromkeys(("batch_size", "buffer_size", "eval_every", "eval_episodes", "log_every", "save_every",
-                     "actor_steps", "critic_steps", "samples_per_iter"), (lambda v: v >= 1, ">= 1")),
+    **dict.fromkeys(("batch_size", "offline_batch_size", "buffer_size", "eval_every", "eval_episodes", "log_every",
+                     "save_every", "actor_steps", "critic_steps", "samples_per_iter"), (lambda v: v >= 1, ">= 1")),
     **dict.fromkeys(("actor_lr", "critic_lr", "alpha_lr", "beta", "init_alpha", "max_weight", "action_std"),
                     (lambda v: v > 0, "> 0")),
     **dict.fromkeys(("gamma", "momentum"), (lambda v: 0 <= v < 1, "in [0, 1)")),

@@ -114,6 +114,8 @@ class Args:
     """with --dataset none: uniform-random actions and no updates for this many first env steps (CleanRL)"""
     batch_size: int = 256
     """transitions per update"""
+    offline_batch_size: int | None = None
+    """transitions per BC-pretraining and offline update (default: --batch-size)"""
     hidden_dims: tuple[int, ...] = (256, 256)
     """hidden layer sizes of actor and critics"""
     actor_lr: float = 3e-4
@@ -446,8 +448,8 @@ class ArgumentError(ValueError):
 CHECKS = {
     **dict.fromkeys(("offline_steps", "online_steps", "bc_pretrain_steps", "learning_starts", "threads", "seed",
                      "dataset_seed", "actor_weight_decay", "bound_loss_weight"), (lambda v: v >= 0, ">= 0")),
-    **dict.fromkeys(("batch_size", "buffer_size", "eval_every", "eval_episodes", "log_every", "save_every",
-                     "actor_steps", "critic_steps", "samples_per_iter"), (lambda v: v >= 1, ">= 1")),
+    **dict.fromkeys(("batch_size", "offline_batch_size", "buffer_size", "eval_every", "eval_episodes", "log_every",
+                     "save_every", "actor_steps", "critic_steps", "samples_per_iter"), (lambda v: v >= 1, ">= 1")),
     **dict.fromkeys(("actor_lr", "critic_lr", "alpha_lr", "beta", "init_alpha", "max_weight", "action_std"),
                     (lambda v: v > 0, "> 0")),
     **dict.fromkeys(("gamma", "momentum"), (lambda v: 0 <= v < 1, "in [0, 1)")),
@@ -661,7 +663,7 @@ def train(args: Args) -> dict[str, float]:
         for phase, n_steps, step_fn in (("bc_step", bc_steps, agent.bc_update),
                                         ("offline_step", offline_steps, agent.update)):
             while counters[phase] < n_steps:
-                metrics = step_fn(buffer.sample(args.batch_size))
+                metrics = step_fn(buffer.sample(args.offline_batch_size or args.batch_size))
                 counters[phase] += 1
                 step = counters[phase]
                 bar.update()

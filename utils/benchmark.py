@@ -52,6 +52,10 @@ BUDGETS: dict[str, list[str]] = {
     "table": ["--offline-steps", "25000", "--online-steps", "50000", "--batch-size", "256", "--eval-every", "5000",
               "--eval-episodes", "25"],
     "paper": [],  # every script's own defaults: the paper's budgets (AWAC: 25K offline updates, 500K env steps)
+    # The door experiment at the paper's settings (each script's defaults) and 300K of its 500K online steps;
+    # SACfD with 25K BC-pretraining updates of its actor (SACfD-pretrain in the paper's figure).
+    "paper-door": ["--offline-steps", "25000", "--online-steps", "300000", "--eval-every", "10000",
+                   "--eval-episodes", "50", "--save-every", "10000", "--bc-pretrain-steps", "25000"],
 }
 METRICS = ("success_rate", "normalized_score")
 
