@@ -11,7 +11,7 @@ One AWR iteration (Algorithm 1), on a FIFO buffer D of recent trajectories:
               a true terminal does not (awr_agent._compute_batch_vals)
     value     critic_steps SGD steps on 0.5 * E[((G - V(s)) / scale)^2], scale = 1 / (1 - gamma)
     advantage A = G - V(s) with G recomputed from the updated V; A normalized to mean 0, std 1 over D
-    policy    actor_steps SGD steps on -E[w * log pi(a|s)] + 10 * action-bound penalty,  w = min(exp(A / beta), max_weight)
+    policy    actor_steps SGD steps on -E[w * log pi(a|s)] + 10 * bound penalty, w = min(exp(A / beta), max_weight)
 Policy: Gaussian with a linear mean and a FIXED std (`action_std`), on standardized observations; the bound
 penalty 0.5 * sum(max(mu - 1, 0)^2 + max(-1 - mu, 0)^2) keeps the mean inside the action range.
 
@@ -30,6 +30,8 @@ it exceeds `buffer_size` (door-binary holds 106,729 transitions), and online sam
 actions stored are clipped to the action space; minibatches are drawn with replacement (the code takes shuffled
 passes). PyTorch instead of TensorFlow; Xavier initialization as in the code.
 
+Layout: the algorithm reads top to bottom down to `train()`; the run plumbing after it (metrics log, flags,
+checkpoints, exact resume) is the same text in all four algorithm files.
 Run:  python awr.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,bound}, values/{value_mean,return_mean,
 advantage_std,weight_mean,weight_max,clipped_fraction}, eval/{return_mean,return_std,normalized_score,success_rate},
@@ -38,6 +40,7 @@ charts/{offline_step,env_step,global_step,iteration,SPS,episodic_return,episodic
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -82,7 +85,7 @@ class Args:
     wandb_group: str | None = None
     """W&B group, e.g. an experiment name"""
     log_every: int = 1
-    """log training metrics every this many AWR iterations"""
+    """log training metrics after the iteration in which every this many steps is reached (1: every iteration)"""
     progress: bool = True
     """show a progress bar"""
 
@@ -356,12 +359,127 @@ class TrajectoryBuffer:
     def __len__(self) -> int:
         return len(self.data["reward"]) if self.data else 0
 
-    def last(self, n: int) -> dict[str, np.ndarray]:
-        """The last min(n, len) transitions, oldest first (what a checkpoint keeps of online experience)."""
+    @property
+    def pos(self) -> int:
+        return len(self)
+
+    def last(self, n: int, end: int | None = None) -> dict[str, np.ndarray]:
+        """The last min(n, len) transitions, oldest first (what a checkpoint keeps of online experience). AWR saves
+        only the state it is in, so `end` (where the buffer ended when that state was taken) is always `pos`."""
+        assert end is None or end == self.pos
         return {k: v[len(self) - min(n, len(self)):] for k, v in self.data.items()}
 
 
-# ----------------------------------------------------------------------------------------------- logging
+# ----------------------------------------------------------------------------------------------- train
+def evaluate_policy(actor: FixedStdActor, args: Args) -> dict[str, float]:
+    """`utils.envs.evaluate` with the mean action, returned under eval/ keys. Seeds differ from training's."""
+    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
+                      seed=1_000_000 + 1000 * args.seed)  # disjoint across seeds
+    return {f"eval/{k}": v for k, v in result.items()}
+
+
+def collect(env, actor: FixedStdActor, args: Args, env_step: int, run: Run) -> dict[str, np.ndarray]:
+    """At least `samples_per_iter` environment steps in whole episodes (the budget may cut the last one short) with
+    the stochastic policy, from a reset seeded by `seed + env_step` (so a resumed run collects the same). Logs each
+    episode's return and length. Returns columns TrajectoryBuffer.KEYS, each (n, ...); episode_end is True at the
+    last step of every episode, also where the budget cut it (a time limit: bootstrapped)."""
+    cols: dict[str, list] = {k: [] for k in TrajectoryBuffer.KEYS}
+    step, start = env_step, env_step
+    obs, _ = env.reset(seed=args.seed + env_step)
+    ep_return, ep_len, done = 0.0, 0, False
+    while not done or step - start < args.samples_per_iter:
+        if done:
+            obs, _ = env.reset()
+            ep_return, ep_len = 0.0, 0
+        action = np.clip(actor.act(obs.astype(np.float32), deterministic=False), -1.0, 1.0)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        step += 1
+        ep_return, ep_len = ep_return + float(reward), ep_len + 1
+        done = terminated or truncated
+        last = step >= args.online_steps  # the budget cuts the episode: bootstrap it
+        for k, v in zip(TrajectoryBuffer.KEYS, (obs, action, reward, next_obs, terminated, done or last)):
+            cols[k].append(v)
+        obs = next_obs
+        if done:
+            run.log({"charts/episodic_return": ep_return, "charts/episodic_length": ep_len, "charts/env_step": step},
+                    run.counters["offline_step"] + step)
+        if last:
+            break
+    return {k: np.asarray(v) for k, v in cols.items()}
+
+
+def train(args: Args) -> dict[str, float]:
+    """Runs AWR: iterations on the prior data alone until `offline_steps` policy updates, then online iterations
+    that each collect `samples_per_iter` environment steps first, until `online_steps`. Returns the final metrics
+    (also in <run>/final.json): `offline/eval/*` before the online phase, `eval/*` at the end, `charts/SPS`
+    (policy updates offline and environment steps online, per second), `wall_time_s`, `run_dir`.
+
+    Raises:
+        ArgumentError: a field out of range, an unusable checkpoint, or a run directory that holds a run.
+        EnvError, DatasetError (both ValueErrors): an unknown env, a dataset that does not fit it.
+    """
+    args, ckpt, path = setup(args)
+    env = make_env(args.env_id, seed=args.seed)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    agent = AWR(obs_dim, act_dim, args)
+    if ckpt is not None:
+        agent.load_state_dict(ckpt["agent"])
+    if args.eval_only:
+        result = evaluate_policy(agent.actor, args)
+        print(json.dumps(result, indent=2))
+        return result
+
+    dataset = args.dataset or args.env_id
+    from_scratch = dataset.lower() == "none"
+    buffer = TrajectoryBuffer(args.buffer_size)
+    if not from_scratch:
+        data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
+                            progress=args.progress)
+        buffer.capacity = max(args.buffer_size, len(data["rewards"]))
+        buffer.add(obs=data["observations"], action=data["actions"], reward=data["rewards"],
+                   next_obs=data["next_observations"], terminated=data["terminals"],
+                   episode_end=data["terminals"] | data["timeouts"] | (np.arange(len(data["rewards"])) ==
+                                                                      len(data["rewards"]) - 1))
+        if ckpt is None:
+            agent.normalizer.fit(data["observations"])
+    total_offline = 0 if from_scratch else math.ceil(args.offline_steps / args.actor_steps) * args.actor_steps
+    run = Run(path, args, ckpt, agent, {"offline_step": total_offline, "env_step": args.online_steps}, agent.gen,
+              buffer, env)
+    if run.finished:
+        return run.result()
+    counters = run.counters
+    counters.setdefault("iteration", 0)
+    with run:
+        # Offline: AWR iterations on the prior data alone.
+        while counters["offline_step"] < total_offline:
+            metrics = agent.iteration(buffer.data, args.critic_steps, args.actor_steps,
+                                      args.offline_batch_size or args.batch_size)
+            counters["iteration"] += 1
+            run.after_step("offline_step", {**metrics, "charts/iteration": counters["iteration"]}, args.actor_steps)
+        run.end_offline()
+
+        # Online: each iteration collects whole episodes with the stochastic policy, then updates on the buffer.
+        run.start_online(reset_env=False)
+        while counters["env_step"] < args.online_steps:
+            cols = collect(env, agent.actor, args, counters["env_step"], run)
+            new = len(cols["reward"])
+            if from_scratch and counters["iteration"] == 0:
+                agent.normalizer.fit(cols["obs"])
+            buffer.add(**cols)
+            critic_steps = math.ceil(args.critic_steps * new / args.samples_per_iter)
+            actor_steps = math.ceil(args.actor_steps * new / args.samples_per_iter)
+            metrics = agent.iteration(buffer.data, critic_steps, actor_steps, args.batch_size)
+            counters["iteration"] += 1
+            run.after_step("env_step", {**metrics, "charts/iteration": counters["iteration"]}, new)
+        run.finish()
+    return run.result()
+
+
+
+# =====================================================================================================================
+# Run plumbing, not part of the algorithm: metrics log, flags, run directories, checkpoints, exact resume.
+# The same text in awac.py, sac_fd.py, bc.py and awr.py (tests/test_baselines.py checks it).
+# =====================================================================================================================
 class Logger:
     """Writes every logged row to W&B (unless disabled) and to <run>/metrics.csv, whose header grows with new keys."""
 
@@ -416,7 +534,6 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-# ----------------------------------------------------------------------------------------------- run plumbing
 class ArgumentError(ValueError):
     """A flag, checkpoint or run directory that this run cannot use. From the command line it prints as one line,
     `error: <what> (<how to fix>)`, and exits with status 2."""
@@ -524,6 +641,209 @@ def stop_on_signals() -> dict:
     return stop
 
 
+def setup(args: Args) -> tuple[Args, dict | None, Path]:
+    """Everything before any work: checks the flags, loads --checkpoint and takes a resumed run's settings from it,
+    sets threads and seeds. Returns (args, the checkpoint or None, the run directory: a new run's, not yet
+    created, or the checkpoint's). Raises ArgumentError for a bad flag, checkpoint or run name."""
+    # Adam's moments of dead units and weight-decayed weights sink below 1e-38, where x86 arithmetic is very slow
+    # (measured: updates 4x slower after a few thousand). Flushing them to zero must come before the first parallel
+    # torch op of the process: worker threads copy the flag from this thread when they start, not later.
+    torch.set_flush_denormal(True)
+    check_args(args)
+    ckpt = load_checkpoint(args.checkpoint, args.device) if args.checkpoint else None
+    if ckpt is not None:
+        args = resume_args(args, ckpt["args"])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = new_run_dir(args) if ckpt is None and not args.eval_only else Path(args.checkpoint).parent
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    return args, ckpt, path
+
+
+class Run:
+    """What a training run does besides the algorithm: its directory, step counters, metrics log, progress bar,
+    evaluations and checkpoints, with exact resume.
+
+    `phases` maps each step counter to its budget in the order the phases run, e.g. {"offline_step": 25_000,
+    "env_step": 500_000}; the global step is their sum. `agent` has state_dict()/load_state_dict() and `actor`;
+    `gen` draws the training batches; `buffer` (optional) has `pos`, `add(**columns)` and `last(n, end)`, and its
+    online rows go into checkpoints; `env` (optional) is the training env, closed at the end. With `ckpt` (from
+    load_checkpoint) the run resumes: counters, final metrics, the buffer's online rows, RNG states and the
+    metrics.csv rows up to the checkpoint come back, and `finished` says whether anything is left to do.
+
+    Checkpoints are taken at the end of a step and, in an online phase stepped by `after_env_step`, only at an
+    episode boundary (with the env's generators), so a resumed run repeats the uninterrupted one exactly. Used as
+    `with run:`; Ctrl-C or SIGTERM is honoured at the end of a step: the last such state is saved and
+    KeyboardInterrupt raised. A run ends with `finish()`; final.json is written last, after everything else."""
+
+    def __init__(self, path: Path, args: Args, ckpt: dict | None, agent, phases: dict[str, int],
+                 gen: torch.Generator, buffer=None, env=None):
+        self.path, self.args, self.ckpt, self.agent, self.phases = path, args, ckpt, agent, phases
+        self.gen, self.buffer, self.env = gen, buffer, env
+        self.start, self.elapsed_before, rows = time.time(), 0.0, None
+        self.boundary, self.save_due, self.episode = None, False, (0.0, 0)
+        if ckpt is None:
+            start_run_dir(path, args)
+            self.counters, self.final = dict.fromkeys(phases, 0), {}
+        else:
+            self.counters, self.final, self.elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
+            if buffer is not None and len(ckpt["online_data"]["reward"]):
+                buffer.add(**{k: v.cpu().numpy() for k, v in ckpt["online_data"].items()})
+            torch.set_rng_state(ckpt["torch_rng"].cpu())
+            gen.set_state(ckpt["batch_rng"].cpu())
+            if "eval/success_rate" not in self.final:  # rows logged after the checkpoint are about to be redone
+                with (path / "metrics.csv").open() as f:
+                    rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)
+                            if float(r.get("charts/global_step") or 0) <= self.global_step()]
+        self.finished = "eval/success_rate" in self.final
+        self.first_step = self.global_step()
+        self.logger = None if self.finished else Logger(path, args, rows)
+
+    def global_step(self) -> int:
+        return sum(self.counters[phase] for phase in self.phases)
+
+    def elapsed(self) -> float:
+        """Wall time of the run in seconds, over all the processes of a resumed run."""
+        return self.elapsed_before + time.time() - self.start
+
+    def result(self) -> dict[str, float]:
+        return {**self.final, "run_dir": str(self.path)}
+
+    def __enter__(self) -> "Run":
+        self.bar = tqdm(total=sum(self.phases.values()), initial=self.first_step, desc="offline",
+                        disable=None if self.args.progress else True)
+        self.stop, self.tick = stop_on_signals(), (time.time(), self.first_step)
+        if self.first_step == 0 and sum(n for phase, n in self.phases.items() if phase != "env_step") > 0:
+            self.evaluate("offline_step", 0)  # the policy before any training
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if kind is KeyboardInterrupt:  # at the end of a step: save the last state a resume can start from
+                state = self.boundary if self.boundary is not None else self.snapshot()
+                self.save(state)
+                print(f"interrupted: saved {self.path / 'checkpoint.pt'} at " + ", ".join(
+                      f"{k.replace('_', ' ')} {v}" for k, v in state["counters"].items()) +
+                      f" (resume: --checkpoint {self.path / 'checkpoint.pt'})", file=sys.stderr)
+        finally:
+            self.stop["restore"]()
+            self.bar.close()
+            self.logger.close()
+            if self.env is not None:
+                self.env.close()
+        if kind is None and "eval/success_rate" in self.final:
+            (self.path / "final.json").write_text(json.dumps(self.result(), indent=2))
+
+    def log(self, row: dict, step: int | None = None) -> None:
+        """Logs one row (metrics.csv, W&B) at `step`, by default the global step."""
+        self.logger.log(row, self.global_step() if step is None else step)
+
+    def evaluate(self, phase: str, step: int) -> dict[str, float]:
+        result = evaluate_policy(self.agent.actor, self.args)
+        self.log({**result, f"charts/{phase}": step})
+        self.bar.set_postfix(success=f"{result['eval/success_rate']:.2f}",
+                             score=f"{result['eval/normalized_score']:.1f}")
+        return result
+
+    def snapshot(self, env_rng: dict | None = None) -> dict:
+        """The run's whole state now, copied: a resume from it redoes the next steps exactly. `env_rng`: the env's
+        generators before the reset that starts the next episode (None: reset with the seed)."""
+        return copy.deepcopy({"script": Path(__file__).name, "agent": self.agent.state_dict(),
+                              "args": asdict(self.args), "counters": self.counters, "final": self.final,
+                              "elapsed_s": self.elapsed(), "buffer_end": getattr(self.buffer, "pos", None),
+                              "torch_rng": torch.get_rng_state(), "batch_rng": self.gen.get_state(),
+                              "env_rng": env_rng})
+
+    def save(self, state: dict, name: str = "checkpoint.pt") -> None:
+        """Writes `state` with the online rows of the buffer it had (what a resume cannot rebuild) atomically."""
+        online = {} if self.buffer is None else self.buffer.last(state["counters"].get("env_step", 0),
+                                                                 end=state["buffer_end"])
+        _atomic_torch_save({**state, "online_data": {k: torch.as_tensor(v) for k, v in online.items()}},
+                           self.path / name)
+
+    def after_step(self, phase: str, metrics: dict | None, n: int = 1, episode_end: bool | None = None,
+                   env_rng: dict | None = None) -> None:
+        """Counts `n` steps of `phase`, then does what falls due: logs `metrics` (None: no update this step)
+        every log_every steps, evaluates every eval_every (the last one is finish()'s), checkpoints every
+        save_every (`episode_end` None: any step end is a consistent state; False/True: only an episode's end,
+        whose state is kept as `boundary`), and raises KeyboardInterrupt if Ctrl-C or SIGTERM came."""
+        before, a = self.counters[phase], self.args
+        self.counters[phase] += n
+        self.bar.update(n)
+        step = self.counters[phase]
+        if metrics is not None and step // a.log_every > before // a.log_every:
+            now, global_step = time.time(), self.global_step()
+            sps = (global_step - self.tick[1]) / (now - self.tick[0])
+            self.log({**metrics, f"charts/{phase}": step, "charts/SPS": sps})
+            self.tick = (now, global_step)
+        if step // a.eval_every > before // a.eval_every and step < self.phases[phase]:
+            self.evaluate(phase, step)
+        self.save_due = self.save_due or step // a.save_every > before // a.save_every
+        if episode_end:
+            self.boundary = self.snapshot(env_rng)
+        if self.save_due and episode_end is not False:
+            self.save(self.boundary if episode_end else self.snapshot())
+            self.save_due = False
+        if self.stop["requested"]:
+            raise KeyboardInterrupt
+
+    def end_offline(self) -> None:
+        """Evaluates the pretrained policy as step 0 of the online phase, once, and keeps it as offline/eval/*;
+        checkpoint_offline.pt keeps the agent for --eval-only and analysis."""
+        if "offline/eval/success_rate" not in self.final:
+            result = self.evaluate("env_step", 0)
+            self.final.update({f"offline/{k}": v for k, v in result.items()},
+                              **{"offline/wall_time_s": self.elapsed()})
+            self.save(self.snapshot())
+            self.save(self.snapshot(), "checkpoint_offline.pt")
+
+    def start_online(self, reset_env: bool = True) -> np.ndarray | None:
+        """Starts the online phase; with `reset_env`, resets the env (seeded, or to the checkpoint's generators)
+        for `after_env_step` and returns the first observation."""
+        self.bar.set_description("online")
+        self.tick = (time.time(), self.global_step())
+        if not reset_env:
+            return None
+        env, env_rng = self.env, self.ckpt["env_rng"] if self.ckpt and self.counters["env_step"] else None
+        if env_rng is None:
+            obs, _ = env.reset(seed=self.args.seed)
+        else:
+            env.unwrapped.np_random.bit_generator.state = env_rng["env"]
+            env.action_space.np_random.bit_generator.state = env_rng["action_space"]
+            obs, _ = env.reset()
+        self.boundary, self.save_due, self.episode = self.snapshot(env_rng), False, (0.0, 0)
+        return obs
+
+    def after_env_step(self, next_obs: np.ndarray, reward: float, done: bool, metrics: dict | None) -> np.ndarray:
+        """`after_step` for one environment step: logs a finished episode's return and length and resets the env.
+        Returns the next observation to act on."""
+        self.episode = (self.episode[0] + float(reward), self.episode[1] + 1)
+        env_rng = None
+        if done:
+            self.log({"charts/episodic_return": self.episode[0], "charts/episodic_length": self.episode[1],
+                      "charts/env_step": self.counters["env_step"] + 1}, self.global_step() + 1)
+            env_rng = copy.deepcopy({"env": self.env.unwrapped.np_random.bit_generator.state,
+                                     "action_space": self.env.action_space.np_random.bit_generator.state})
+            next_obs, _ = self.env.reset()
+            self.episode = (0.0, 0)
+        self.after_step("env_step", metrics, episode_end=done, env_rng=env_rng)
+        return next_obs
+
+    def finish(self) -> None:
+        """The final evaluation (once), SPS and wall time, and the last checkpoint."""
+        last = list(self.phases)[-1]
+        if "eval/success_rate" not in self.final:
+            result = self.evaluate(last, self.counters[last])
+            self.final.update(result)
+            if "offline/eval/success_rate" not in self.final:  # no online phase (BC): its result is the offline one
+                self.final.update({f"offline/{k}": v for k, v in result.items()})
+        self.final.update({"charts/SPS": (self.global_step() - self.first_step) / (time.time() - self.start),
+                           "wall_time_s": self.elapsed()})
+        self.save(self.snapshot())
+
+
 def main() -> None:
     """Command line: SIGTERM saves a checkpoint as Ctrl-C does (exit status 130); expected errors print one line,
     exit status 2."""
@@ -535,188 +855,6 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:  # train() has saved and said where: no traceback, the shell's status for SIGINT
         sys.exit(130)
-
-
-# ----------------------------------------------------------------------------------------------- train
-def evaluate_policy(actor: FixedStdActor, args: Args) -> dict[str, float]:
-    """`utils.envs.evaluate` with the mean action, returned under eval/ keys. Seeds differ from training's."""
-    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
-                      seed=1_000_000 + 1000 * args.seed)  # disjoint across seeds
-    return {f"eval/{k}": v for k, v in result.items()}
-
-
-def train(args: Args) -> dict[str, float]:
-    """Runs AWR: iterations on the prior data alone until `offline_steps` policy updates, then online iterations
-    that each collect `samples_per_iter` environment steps first, until `online_steps`. Returns the final metrics
-    (also in <run>/final.json): `offline/eval/*` before the online phase, `eval/*` at the end, `charts/SPS`
-    (policy and value updates plus environment steps per second), `wall_time_s`, `run_dir`.
-
-    Raises:
-        ArgumentError: a field out of range, an unusable checkpoint, or a run directory that holds a run.
-        EnvError, DatasetError (both ValueErrors): an unknown env, a dataset that does not fit it.
-    """
-    start, elapsed_before = time.time(), 0.0  # wall time of earlier processes of a resumed run
-    # Adam's moments of dead units and weight-decayed weights sink below 1e-38, where x86 arithmetic is very slow
-    # (measured: updates 4x slower after a few thousand). Flushing them to zero must come before the first parallel
-    # torch op of the process: worker threads copy the flag from this thread when they start, not later.
-    torch.set_flush_denormal(True)
-    check_args(args)
-    ckpt = load_checkpoint(args.checkpoint, args.device) if args.checkpoint else None
-    if ckpt is not None:
-        args = resume_args(args, ckpt["args"])
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run = new_run_dir(args) if ckpt is None and not args.eval_only else Path(args.checkpoint).parent
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    env = make_env(args.env_id, seed=args.seed)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    agent = AWR(obs_dim, act_dim, args)
-    if ckpt is not None:
-        agent.load_state_dict(ckpt["agent"])
-    if args.eval_only:
-        result = evaluate_policy(agent.actor, args)
-        print(json.dumps(result, indent=2))
-        return result
-
-    dataset = args.dataset or args.env_id
-    from_scratch = dataset.lower() == "none"
-    buffer = TrajectoryBuffer(args.buffer_size)
-    if not from_scratch:
-        data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
-                            progress=args.progress)
-        buffer.capacity = max(args.buffer_size, len(data["rewards"]))
-        buffer.add(obs=data["observations"], action=data["actions"], reward=data["rewards"],
-                   next_obs=data["next_observations"], terminated=data["terminals"],
-                   episode_end=data["terminals"] | data["timeouts"] | (np.arange(len(data["rewards"])) ==
-                                                                      len(data["rewards"]) - 1))
-        if ckpt is None:
-            agent.normalizer.fit(data["observations"])
-    offline_iters = 0 if from_scratch else math.ceil(args.offline_steps / args.actor_steps)
-
-    if ckpt is None:
-        start_run_dir(run, args)
-        counters = {"iteration": 0, "offline_step": 0, "env_step": 0}
-        final: dict[str, float] = {}
-        rows = None
-    else:
-        counters, final, elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
-        if len(ckpt["online_data"]["reward"]):
-            buffer.add(**{k: v.cpu().numpy() for k, v in ckpt["online_data"].items()})
-        torch.set_rng_state(ckpt["torch_rng"].cpu())
-        agent.gen.set_state(ckpt["batch_rng"].cpu())
-        if "eval/success_rate" in final:
-            return {**final, "run_dir": str(run)}  # finished: nothing to resume
-        with (run / "metrics.csv").open() as f:
-            rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)
-                    if float(r.get("charts/global_step") or 0) <= counters["offline_step"] + counters["env_step"]]
-    first_step = counters["offline_step"] + counters["env_step"]
-    logger = Logger(run, args, rows)
-
-    def save(name: str = "checkpoint.pt") -> None:
-        online = buffer.last(counters["env_step"])
-        _atomic_torch_save({"script": Path(__file__).name, "agent": agent.state_dict(), "args": asdict(args),
-                            "counters": counters, "final": final, "elapsed_s": elapsed_before + time.time() - start,
-                            "online_data": {k: torch.as_tensor(v) for k, v in online.items()},
-                            "torch_rng": torch.get_rng_state(), "batch_rng": agent.gen.get_state()}, run / name)
-
-    def log_eval(phase_key: str, step: int) -> dict[str, float]:
-        result = evaluate_policy(agent.actor, args)
-        logger.log({**result, f"charts/{phase_key}": step}, counters["offline_step"] + counters["env_step"])
-        bar.set_postfix(success=f"{result['eval/success_rate']:.2f}", score=f"{result['eval/normalized_score']:.1f}")
-        return result
-
-    def after_iteration(phase_key: str, before: int, metrics: dict[str, float], n_steps: int, n_total: int) -> None:
-        step = counters[phase_key]
-        counters["iteration"] += 1
-        bar.update(step - before)
-        if counters["iteration"] % args.log_every == 0:
-            sps = n_steps / (time.time() - tick)
-            logger.log({**metrics, f"charts/{phase_key}": step, "charts/iteration": counters["iteration"],
-                        "charts/SPS": sps}, counters["offline_step"] + counters["env_step"])
-        if step // args.eval_every > before // args.eval_every and step < n_total:
-            log_eval(phase_key, step)
-        if step // args.save_every > before // args.save_every:
-            save()
-        if stop["requested"]:
-            raise KeyboardInterrupt
-
-    total_offline = offline_iters * args.actor_steps
-    bar = tqdm(total=total_offline + args.online_steps, initial=first_step,
-               disable=None if args.progress else True, desc="offline")
-    stop = stop_on_signals()
-    try:
-        # Phase 1: AWR iterations on the prior data alone.
-        if first_step == 0 and offline_iters > 0:
-            log_eval("offline_step", 0)
-        while counters["offline_step"] < total_offline:
-            tick, before = time.time(), counters["offline_step"]
-            metrics = agent.iteration(buffer.data, args.critic_steps, args.actor_steps,
-                                      args.offline_batch_size or args.batch_size)
-            counters["offline_step"] += args.actor_steps
-            after_iteration("offline_step", before, metrics, args.critic_steps + args.actor_steps, total_offline)
-        if "offline/eval/success_rate" not in final:
-            result = log_eval("env_step", 0)  # step 0 of the online phase: the offline result
-            final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": elapsed_before + time.time() - start})
-            save()
-            save("checkpoint_offline.pt")  # the pretrained agent, for --eval-only and analysis
-
-        # Phase 2: each iteration collects whole episodes with the stochastic policy, then updates on the buffer.
-        bar.set_description("online")
-        while counters["env_step"] < args.online_steps:
-            tick, before = time.time(), counters["env_step"]
-            cols: dict[str, list] = {k: [] for k in TrajectoryBuffer.KEYS}
-            step = before  # counters["env_step"] moves only with the data, so a checkpoint never lacks it
-            obs, _ = env.reset(seed=args.seed + counters["env_step"])
-            ep_return, ep_len, done = 0.0, 0, False
-            while not done or step - before < args.samples_per_iter:
-                if done:
-                    obs, _ = env.reset()
-                    ep_return, ep_len = 0.0, 0
-                action = np.clip(agent.actor.act(obs.astype(np.float32), deterministic=False), -1.0, 1.0)
-                next_obs, reward, terminated, truncated, _ = env.step(action)
-                step += 1
-                ep_return, ep_len = ep_return + float(reward), ep_len + 1
-                done = terminated or truncated
-                last = step >= args.online_steps  # the budget cuts the episode: bootstrap it
-                for k, v in zip(TrajectoryBuffer.KEYS, (obs, action, reward, next_obs, terminated, done or last)):
-                    cols[k].append(v)
-                obs = next_obs
-                if done:
-                    logger.log({"charts/episodic_return": ep_return, "charts/episodic_length": ep_len,
-                                "charts/env_step": step}, counters["offline_step"] + step)
-                if last:
-                    break
-            new = step - before
-            if from_scratch and counters["iteration"] == 0:
-                agent.normalizer.fit(np.asarray(cols["obs"], dtype=np.float32))
-            buffer.add(**{k: np.asarray(v) for k, v in cols.items()})
-            counters["env_step"] = step
-            critic_steps = math.ceil(args.critic_steps * new / args.samples_per_iter)
-            actor_steps = math.ceil(args.actor_steps * new / args.samples_per_iter)
-            metrics = agent.iteration(buffer.data, critic_steps, actor_steps, args.batch_size)
-            after_iteration("env_step", before, metrics, critic_steps + actor_steps + new, args.online_steps)
-
-        if "eval/success_rate" not in final:
-            final.update(log_eval("env_step", counters["env_step"]))
-        steps = counters["offline_step"] + counters["env_step"] - first_step
-        final.update({"charts/SPS": steps / (time.time() - start), "wall_time_s": elapsed_before + time.time() - start})
-        save()
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, honoured at the end of a step: the state is consistent
-        save()
-        print(f"interrupted: saved {run / 'checkpoint.pt'} at offline step {counters['offline_step']}"
-              + (f", online step {counters['env_step']}" if "env_step" in counters else "")
-              + f" (resume: --checkpoint {run / 'checkpoint.pt'})", file=sys.stderr)
-        raise
-    finally:
-        stop["restore"]()
-        bar.close()
-        logger.close()
-        env.close()
-    final["run_dir"] = str(run)
-    (run / "final.json").write_text(json.dumps(final, indent=2))
-    return final
 
 
 if __name__ == "__main__":

@@ -109,6 +109,19 @@ def test_tiny_run_reaches_updates_in_both_phases_and_writes_its_files(tiny_run):
     assert len(episodes) == 1 and float(episodes[0]["charts/episodic_length"]) == 100
 
 
+def test_each_phase_samples_its_own_batch_size(tmp_path, small_pen_binary, monkeypatch):
+    """--offline-batch-size (rlkit's bc_batch_size, 128 by default) in the offline phase, --batch-size online."""
+    sizes = []
+    real_sample = awac.ReplayBuffer.sample
+    monkeypatch.setattr(awac.ReplayBuffer, "sample", lambda self, n: sizes.append(n) or real_sample(self, n))
+    _, path = small_pen_binary
+    awac.train(awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=20, online_steps=30, eval_every=100,
+                         eval_episodes=1, run_dir=str(tmp_path), hidden_dims=(16, 16), batch_size=32,
+                         offline_batch_size=8, wandb_mode="disabled", progress=False, threads=1))
+    assert sizes == [8] * 20 + [32] * 30
+    assert awac.Args().offline_batch_size == 128 and awac.Args().batch_size == 1024
+
+
 def test_parameters_change_in_each_phase(tiny_run):
     args, final = tiny_run
     torch.manual_seed(args.seed)

@@ -199,7 +199,7 @@ def test_help_lists_every_field(module):
 
 SHARED = ("MLP", "EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer", "Logger", "_atomic_torch_save",
           "evaluate_policy", "ArgumentError", "CHECKS", "MAY_CHANGE", "check_args", "load_checkpoint", "resume_args",
-          "new_run_dir", "start_run_dir", "stop_on_signals", "main")
+          "new_run_dir", "start_run_dir", "stop_on_signals", "setup", "Run", "main")
 
 
 def definitions(path: Path) -> dict[str, str]:
@@ -316,3 +316,25 @@ def test_bc_and_awr_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_b
                             {"iteration": 3, "offline_step": 40, "env_step": 200}), counters
         module.train(module.Args(checkpoint=str(ckpt), progress=False))
         assert _timing_free(tmp_path / f"{name}-killed") == _timing_free(tmp_path / f"{name}-straight"), name
+
+
+def test_offline_batch_size_defaults_to_the_batch_size_in_sac_fd_and_awr(tmp_path, small_pen_binary, monkeypatch):
+    """Both have an offline phase; --offline-batch-size sets its minibatches and defaults to --batch-size."""
+    _, path = small_pen_binary
+    sizes = []
+    real_sample, real_batches = sac_fd.ReplayBuffer.sample, awr.AWR._batches
+    monkeypatch.setattr(sac_fd.ReplayBuffer, "sample", lambda self, n: sizes.append(n) or real_sample(self, n))
+    monkeypatch.setattr(awr.AWR, "_batches", lambda self, n, steps, cols, size: sizes.extend([size] * steps) or
+                        real_batches(self, n, steps, cols, size))
+    tiny = dict(env_id="pen-binary", dataset=str(path), eval_every=1000, eval_episodes=1, hidden_dims=(16,),
+                batch_size=32, wandb_mode="disabled", progress=False, threads=1)
+    for offline_batch_size, offline in ((None, 32), (8, 8)):
+        sizes.clear()
+        sac_fd.train(sac_fd.Args(bc_pretrain_steps=5, offline_steps=10, online_steps=20,
+                                 offline_batch_size=offline_batch_size, run_dir=str(tmp_path / "sac"), **tiny))
+        assert sizes == [offline] * 15 + [32] * 20
+        sizes.clear()
+        awr.train(awr.Args(offline_steps=10, online_steps=100, samples_per_iter=100, actor_steps=10,
+                           critic_steps=5, offline_batch_size=offline_batch_size, run_dir=str(tmp_path / "awr"),
+                           **tiny))
+        assert sizes[:15] == [offline] * 15 and set(sizes[15:]) == {32}

@@ -199,3 +199,23 @@ def test_ray_launcher_on_a_real_cluster_with_token_authentication(tmp_path, smal
     finally:
         subprocess.run([*ray_cli, "stop", "--force"], env={**env, "HOME": str(home)}, capture_output=True,
                        timeout=120)
+
+
+def test_milestone_table_reads_each_run_at_the_step_and_bc_at_its_final_policy():
+    """summary.md's table at given env steps: an online run's evaluation at exactly that step (runs that never got
+    there are left out of that row), and BC, which has no online phase, at its final policy for every step."""
+    def run(algo, seed, curve, final):
+        return {"algo": algo, "env_id": "door-binary", "seed": seed, "curve": curve,
+                "final": {"eval/success_rate": final, "eval/normalized_score": 100 * final}}
+    runs = [run("awac", 0, [(True, 0.0, 0.0, 0.0), (False, 0.0, 0.1, 10), (False, 100.0, 0.5, 50)], 0.5),
+            run("awac", 1, [(False, 0.0, 0.2, 20), (False, 100.0, 0.7, 70), (False, 200.0, 0.9, 90)], 0.9),
+            run("bc", 0, [(True, 0.0, 0.0, 0.0), (True, 50.0, 0.3, 30)], 0.3)]
+    assert benchmark.at_step(runs[0], 100, "success_rate") == 0.5
+    assert np.isnan(benchmark.at_step(runs[0], 200, "success_rate"))
+    assert benchmark.at_step(runs[2], 200, "normalized_score") == 30
+    lines = benchmark.milestone_table(runs, (100, 200), reps=200)
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[2:]]
+    assert [(r[1], r[2], r[3], r[4].split()[0]) for r in rows] == [
+        ("awac", "100", "2", "0.60"), ("awac", "200", "1", "0.90"),
+        ("bc (no online phase: its final policy)", "100", "1", "0.30"),
+        ("bc (no online phase: its final policy)", "200", "1", "0.30")]

@@ -58,6 +58,8 @@ BUDGETS: dict[str, list[str]] = {
                    "--eval-episodes", "50", "--save-every", "10000", "--bc-pretrain-steps", "25000"],
 }
 METRICS = ("success_rate", "normalized_score")
+# Environment steps at which summary.md also reports each method (besides after the offline phase and at the end).
+MILESTONES: dict[str, tuple[int, ...]] = {"paper-door": (100_000, 200_000, 300_000)}
 
 
 def algo_flags(algo: str) -> set[str]:
@@ -252,6 +254,41 @@ def load_run(run_dir: Path) -> dict:
             "q_curve": q_curve}
 
 
+def at_step(run: dict, step: int, metric: str) -> float:
+    """A run's evaluation `metric` at online environment step `step` (NaN if it never got there). A run without an
+    online phase (BC) has the same value at every step: its final one."""
+    online = [c for c in run["curve"] if not c[0]]
+    if not online:
+        return run["final"].get(f"eval/{metric}", np.nan)
+    found = [c[2 if metric == "success_rate" else 3] for c in online if c[1] == step]
+    return found[-1] if found else np.nan
+
+
+def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000) -> list[str]:
+    """Markdown rows: per task and algorithm, success rate and normalized score at each of `steps` (mean and IQM
+    over the seeds that reached it, with rliable's 95% stratified-bootstrap CIs)."""
+    lines = ["| task | algorithm | env steps | runs | success (mean [95% CI]) | success (IQM [95% CI]) | "
+             "score (mean [95% CI]) |", "|---|---|---|---|---|---|---|"]
+    for task in sorted({r["env_id"] for r in runs}):
+        for algo in dict.fromkeys(r["algo"] for r in runs):
+            mine = [r for r in runs if r["env_id"] == task and r["algo"] == algo]
+            for step in steps:
+                cells = []
+                for metric in METRICS:
+                    x = np.array([at_step(r, step, metric) for r in mine])
+                    x = x[~np.isnan(x)]
+                    if len(x) == 0:
+                        break
+                    (mean, iqm), ((mlo, ilo), (mhi, ihi)) = (v[algo] for v in interval({algo: x[:, None]}, reps))
+                    cells += [f"{mean:.2f} [{mlo:.2f}, {mhi:.2f}]"] + ([f"{iqm:.2f} [{ilo:.2f}, {ihi:.2f}]"]
+                                                                       if metric == "success_rate" else [])
+                if cells:
+                    note = " (no online phase: its final policy)" if not any(not c[0] for r in mine
+                                                                               for c in r["curve"]) else ""
+                    lines.append(f"| {task} | {algo}{note} | {step:,} | {len(x)} | {' | '.join(cells)} |")
+    return lines
+
+
 def interval(scores: dict[str, np.ndarray], reps: int) -> tuple[dict, dict]:
     """rliable's mean and IQM with 95% stratified-bootstrap CIs; scores[algo] is (runs, tasks)."""
     from rliable import library as rly
@@ -318,6 +355,9 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
             lo, hi = np.percentile(boot, 2.5, axis=1), np.percentile(boot, 97.5, axis=1)
             ax.plot(xs, mean, label=f"{algo} ({len(mine)} seeds)", color=f"C{i}")
             ax.fill_between(xs, lo, hi, color=f"C{i}", alpha=0.2)
+            online_end = max((p[1] for r in runs if r["env_id"] == task for p in r[curve] if not p[0]), default=0)
+            if curve == "curve" and xs and xs[-1] <= 0 < online_end:  # no online phase (BC): its final policy, flat
+                ax.hlines(mean[-1], 0, online_end, color=f"C{i}", linestyles="dashed")
         if offline_len:
             ax.axvspan(-offline_len, 0, color="0.9", zorder=0)
             ax.text(-offline_len / 2, 1.02, "offline", ha="center", va="bottom", fontsize=8, color="0.4",
@@ -335,8 +375,10 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
     plt.close(fig)
 
 
-def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None) -> list[dict]:
-    """Writes summary.md, summary.csv, curves.png (and runs.csv) in `out` from finished run directories."""
+def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None, at: tuple[int, ...] = ()
+           ) -> list[dict]:
+    """Writes summary.md, summary.csv, curves.png (and runs.csv) in `out` from finished run directories; with `at`,
+    summary.md also has each method's results at those online environment steps."""
     out.mkdir(parents=True, exist_ok=True)
     finished = [load_run(d) for d in run_dirs if (d / "final.json").is_file()]
     if not finished:
@@ -354,6 +396,9 @@ def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None) -
         lines.append(f"| {r['task']} | {r['algorithm']} | {r['runs']} | {fmt(r, 'success_rate_offline_mean')} | "
                      f"{fmt(r, 'success_rate_end_mean')} | {fmt(r, 'success_rate_end_iqm')} | "
                      f"{r['normalized_score_offline_mean']:.1f} | {fmt(r, 'normalized_score_end_mean')} |")
+    if at:
+        lines += ["", f"At {', '.join(f'{x:,}' for x in at)} online environment steps:", "",
+                  *milestone_table(finished, at)]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     plot_curves(finished, out / "curves.png")
     if any(r["q_curve"] for r in finished):
@@ -381,9 +426,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         p = argparse.ArgumentParser(prog="python -m utils.benchmark report")
         p.add_argument("run_dirs", nargs="+", type=Path)
         p.add_argument("--out", type=Path, default=None, help="output directory (default: the runs' parent's parent)")
+        p.add_argument("--at", nargs="+", type=int, default=(), help="also report at these online env steps")
         a = p.parse_args(argv[1:])
         out = a.out or a.run_dirs[0].resolve().parent.parent
-        rows = report(a.run_dirs, out)
+        rows = report(a.run_dirs, out, at=tuple(a.at))
         print((out / "summary.md").read_text())
         return rows
 
@@ -410,7 +456,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
           "at a time")
     launch(runs, a)
     failed = [r for r in runs if r.status == "failed"]
-    rows = report([r.run_dir for r in runs], out, runs)
+    rows = report([r.run_dir for r in runs], out, runs, MILESTONES.get(a.budget, ()))
     print((out / "summary.md").read_text())
     print(f"outputs in {out}: summary.md, summary.csv, curves.png, runs.csv")
     if failed:
