@@ -672,6 +672,11 @@ class Run:
             start_run_dir(path, args)
             self.counters, self.final = dict.fromkeys(phases, 0), {}
         else:
+            missing = sorted({"counters", "final", "elapsed_s", "torch_rng", "batch_rng", "online_data"} - set(ckpt))
+            if missing:
+                raise ArgumentError(f"{args.checkpoint} lacks {', '.join(missing)}: an older version of "
+                                    f"{Path(__file__).name} wrote it (resume it with that version, or start a new "
+                                    "run; --eval-only can still read it)")
             self.counters, self.final, self.elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
             if buffer is not None and len(ckpt["online_data"]["reward"]):
                 buffer.add(**{k: v.cpu().numpy() for k, v in ckpt["online_data"].items()})

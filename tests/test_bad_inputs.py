@@ -112,6 +112,12 @@ def test_bad_checkpoints_are_named_and_nothing_in_them_runs(finished_run, tmp_pa
     assert code == 2 and "is not a checkpoint of awac.py" in err
     code, err = run_main(sac_fd, ["--checkpoint", str(run / "checkpoint.pt")], monkeypatch, capsys)
     assert code == 2 and "is not a checkpoint of sac_fd.py" in err
+    old = tmp_path / "old" / "checkpoint.pt"  # an older version's: its batch sampler's state under another name
+    old.parent.mkdir()
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    torch.save({**{k: v for k, v in ckpt.items() if k != "batch_rng"}, "buffer_rng": ckpt["batch_rng"]}, old)
+    code, err = run_main(awac, ["--checkpoint", str(old)], monkeypatch, capsys)
+    assert code == 2 and f"{old} lacks batch_rng: an older version of awac.py wrote it" in err
 
     class Payload:  # unpickling this would run code; weights_only refuses the global instead
         def __reduce__(self):
