@@ -11,7 +11,7 @@ Equations (s, a from the buffer; B the batch size; lambda is `beta`, rlkit's nam
              A(s, a) = min_i Q_i(s, a) - V(s),  V(s) = min_i Q_i(s, mean of pi(.|s))    (awr_min_q, awr_use_mle_for_vf)
              A <- min(A, advantage_clip)                                                (rlkit clip_score)
              w = B * softmax(A / beta) over the batch                  (rlkit normalize_over_batch, the default)
-             or w = min(exp(A / beta), max_weight)    (`--weighting exp --advantage-clip None`, as CORL)
+             or w = min(exp(A / beta), max_weight)     (`--weighting exp --advantage-clip inf`, as CORL)
 Policy: Gaussian with tanh mean and a state-independent log-std squashed by a sigmoid into [min_log_std,
 max_log_std] (rlkit GaussianPolicy, std_architecture="values"); samples are not squashed, and log pi(a|s) is the
 plain Gaussian density of the buffer action. Q outputs are clamped at `q_max` = 0 on the hand tasks, whose rewards
@@ -22,7 +22,10 @@ bc_batch_size, which its pretrain_q_with_bc_data samples and awac1.py keeps), hi
 gamma 0.99, tau 5e-3, beta 0.5, advantage clip 0.5, policy weight decay 1e-4, log-std in [-6, 0], 25,000 offline
 updates (q_num_pretrain2_steps), 1M buffer, one update per environment step (num_trains_per_train_loop =
 num_expl_steps_per_train_loop = 1000), 500,000 online steps (rlkit: 501 epochs of 1000). The paper's appendix lists
-4x256 networks: `--hidden-dims 256 256 256 256`.
+4x256 networks: `--hidden-dims 256 256 256 256`. On every other task (the MuJoCo locomotion tasks) the fields left
+at None take rlkit's examples/awac/mujoco/awac1.py values instead: beta 2, no advantage clip, V(s) from a sampled
+action (awr_use_mle_for_vf=False), a 4x256 actor with 2x256 critics, no Q clamp (see FAMILY_DEFAULTS); that config
+pretrains 50,000 steps, here 25,000 as on the hand tasks unless --offline-steps says otherwise.
 
 Deviations from rlkit, each deliberate:
 - Actions stored and fed to the target are clipped to the action space (the env clips them anyway); rlkit stores
@@ -57,13 +60,14 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import math
 import os
 import random
 import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -74,8 +78,8 @@ import torch.nn.functional as F
 import tyro
 from tqdm.auto import tqdm
 
-from utils.datasets import DatasetError, load_dataset
-from utils.envs import HAND_TASKS, EnvError, evaluate, make_env
+from utils.datasets import DatasetError, default_dataset, load_dataset
+from utils.envs import HAND_TASKS, EnvError, check_rendering, evaluate, make_env
 
 
 @dataclass
@@ -111,7 +115,8 @@ class Args:
     env_id: str = "door-binary"
     """a hand task (pen-binary, door-binary, relocate-binary, hammer-binary) or a gymnasium id"""
     dataset: str | None = None
-    """dataset id or .npz/.hdf5 path (default: the env's own, e.g. door-binary = 25 human demos + 500 BC episodes)"""
+    """dataset id or .npz/.hdf5 path (default: the env's, e.g. door-binary: 25 human demos + 500 BC episodes;
+    HalfCheetah-v5: halfcheetah-awac)"""
     dataset_seed: int = 0
     """seed the generated dataset was built with (all training seeds share one dataset, as in the paper)"""
     data_dir: str | None = None
@@ -127,7 +132,9 @@ class Args:
     offline_batch_size: int = 128
     """transitions per offline update (rlkit's bc_batch_size, which pretrain_q_with_bc_data samples)"""
     hidden_dims: tuple[int, ...] = (256, 256)
-    """hidden layer sizes of actor and critics (paper appendix: 256 256 256 256)"""
+    """hidden layer sizes of the critics, and of the actor on the hand tasks (paper appendix: 256 256 256 256)"""
+    actor_hidden_dims: tuple[int, ...] | None = None
+    """hidden layer sizes of the actor (default: --hidden-dims on the hand tasks, 256 256 256 256 elsewhere)"""
     actor_lr: float = 3e-4
     """actor Adam learning rate"""
     critic_lr: float = 3e-4
@@ -136,19 +143,21 @@ class Args:
     """discount"""
     tau: float = 5e-3
     """Polyak averaging rate of the target critics"""
-    beta: float = 0.5
-    """temperature lambda of the advantage weights (paper: lambda)"""
+    beta: float | None = None
+    """temperature lambda of the advantage weights (paper: lambda; default: 0.5 on the hand tasks, 2 elsewhere)"""
     weighting: Literal["softmax", "exp"] = "softmax"
     """softmax: B * softmax(A / beta) over the batch (rlkit); exp: min(exp(A / beta), max_weight) (CORL's
-    variant also needs --advantage-clip None: the clip applies before either weighting)"""
+    variant also needs --advantage-clip inf: the clip applies before either weighting)"""
     max_weight: float = 100.0
     """upper bound of the exp weights (only with --weighting exp)"""
-    advantage_clip: float | None = 0.5
-    """upper clip of the advantage before weighting (rlkit clip_score); None disables"""
+    advantage_clip: float | None = None
+    """upper clip of the advantage before weighting (rlkit clip_score; default: 0.5 on the hand tasks, inf (none)
+    elsewhere)"""
     min_q_advantage: bool = True
     """use min(Q1, Q2) in the advantage (rlkit awr_min_q); else Q1"""
-    value_from_mean: bool = True
-    """V(s) = Q(s, mean action) (rlkit awr_use_mle_for_vf); else Q at one sampled action"""
+    value_from_mean: bool | None = None
+    """V(s) = Q(s, mean action) (rlkit awr_use_mle_for_vf); else Q at one sampled action (default: the mean on
+    the hand tasks, a sample elsewhere)"""
     clamp_q: bool = True
     """clamp Q outputs at 0 on the hand tasks, whose rewards are <= 0 (rlkit Clamp(max=0))"""
     actor_weight_decay: float = 1e-4
@@ -165,6 +174,9 @@ class Args:
     """evaluate every this many steps of each phase (and at the start of each and at the end)"""
     eval_episodes: int = 10
     """episodes per evaluation, deterministic (mean) actions"""
+    capture_video: bool = False
+    """record the first episode of each evaluation as <run>/videos/<phase>-<step>.mp4 (W&B: eval/video); needs
+    MuJoCo rendering (headless: MUJOCO_GL=egl)"""
     save_every: int = 50_000
     """write checkpoint.pt every this many steps of each phase (online: at the next episode end, so that a resume
     is exact) and at the end"""
@@ -275,14 +287,30 @@ def critic_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.
     return reward + gamma * (1.0 - terminated) * next_q.min(0).values
 
 
+# Settings in which rlkit's two AWAC configurations differ: examples/awac/hand/awac1.py (the hand tasks) and
+# examples/awac/mujoco/awac1.py (HalfCheetah, Walker2d, Ant; used here for every task that is not a hand task).
+FAMILY_DEFAULTS = {"hand": dict(beta=0.5, advantage_clip=0.5, value_from_mean=True),
+                   "mujoco": dict(beta=2.0, advantage_clip=math.inf, value_from_mean=False,
+                                  actor_hidden_dims=(256, 256, 256, 256))}
+
+
+def family_defaults(args: Args) -> Args:
+    """`args` with each field left at None set to its task family's value (FAMILY_DEFAULTS; the hand tasks' actor
+    has --hidden-dims). Fields given a value keep it."""
+    family = FAMILY_DEFAULTS["hand" if args.env_id in HAND_TASKS else "mujoco"]
+    values = {"actor_hidden_dims": args.hidden_dims, **family}
+    return replace(args, **{k: v for k, v in values.items() if getattr(args, k) is None})
+
+
 class AWAC:
     """Actor, twin critics, their targets and optimizers; `update(batch)` is one AWAC gradient step. `q_max`: the
     critics' output clamp (None: none). `args.precision` and `args.compile` choose how the update runs, not what."""
 
     def __init__(self, obs_dim: int, act_dim: int, args: Args, q_max: float | None):
-        self.args = args
+        self.args = args = family_defaults(args)
         bf16 = args.precision == "bf16"
-        self.actor = GaussianActor(obs_dim, act_dim, args.hidden_dims, args.min_log_std, args.max_log_std, bf16)
+        self.actor = GaussianActor(obs_dim, act_dim, args.actor_hidden_dims, args.min_log_std, args.max_log_std,
+                                   bf16)
         self.critic = TwinQ(obs_dim, act_dim, args.hidden_dims, q_max, bf16)
         self.target_critic = TwinQ(obs_dim, act_dim, args.hidden_dims, q_max, bf16)
         self.target_critic.load_state_dict(self.critic.state_dict())
@@ -336,7 +364,7 @@ class AWAC:
             advantage = q_data.min(0).values - q_pi.min(0).values
         else:
             advantage = q_data[0] - q_pi[0]
-        if a.advantage_clip is not None:
+        if a.advantage_clip < math.inf:
             advantage = advantage.clamp(max=a.advantage_clip)
         return advantage, awac_weights(advantage, a.beta, a.weighting, a.max_weight)
 
@@ -399,10 +427,11 @@ class ReplayBuffer:
 
 
 # ----------------------------------------------------------------------------------------------- train
-def evaluate_policy(actor: GaussianActor, args: Args) -> dict[str, float]:
-    """`utils.envs.evaluate` with the mean action, returned under eval/ keys. Seeds differ from training's."""
+def evaluate_policy(actor: GaussianActor, args: Args, video: Path | None = None) -> dict[str, float]:
+    """`utils.envs.evaluate` with the mean action, returned under eval/ keys; `video`: an mp4 path for the first
+    episode. Seeds differ from training's."""
     result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
-                      seed=1_000_000 + 1000 * args.seed)  # disjoint across seeds
+                      seed=1_000_000 + 1000 * args.seed, video=video)  # seeds disjoint across training seeds
     return {f"eval/{k}": v for k, v in result.items()}
 
 
@@ -417,6 +446,7 @@ def train(args: Args) -> dict[str, float]:
         EnvError, DatasetError (both ValueErrors): an unknown env, a dataset that does not fit it.
     """
     args, ckpt, path = setup(args)
+    args = family_defaults(args)
     env = make_env(args.env_id, seed=args.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     q_max = 0.0 if args.clamp_q and args.env_id in HAND_TASKS else None
@@ -424,11 +454,9 @@ def train(args: Args) -> dict[str, float]:
     if ckpt is not None:
         agent.load_state_dict(ckpt["agent"])
     if args.eval_only:
-        result = evaluate_policy(agent.actor, args)
-        print(json.dumps(result, indent=2))
-        return result
+        return evaluate_checkpoint(agent.actor, args)
 
-    dataset = args.dataset or args.env_id
+    dataset = args.dataset or default_dataset(args.env_id)
     if dataset.lower() == "none":
         raise ArgumentError("AWAC learns from prior data and --dataset none gives it none (pass a dataset)")
     data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
@@ -507,6 +535,13 @@ class Logger:
             w.writeheader()
             w.writerows(self.rows)
 
+    def log_video(self, path: Path, step: int) -> None:
+        """Logs an mp4 to W&B as eval/video at `step` (the file stays in the run directory either way)."""
+        if self.wandb:
+            import wandb
+
+            self.wandb.log({"eval/video": wandb.Video(str(path), format="mp4")}, step=step)
+
     def close(self) -> None:
         if self.wandb:
             self.wandb.finish()
@@ -534,10 +569,12 @@ CHECKS = {
     **dict.fromkeys(("gamma", "momentum"), (lambda v: 0 <= v < 1, "in [0, 1)")),
     **dict.fromkeys(("tau", "top_fraction"), (lambda v: 0 < v <= 1, "in (0, 1]")),
     "td_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "hidden_dims": (lambda v: len(v) > 0 and min(v) >= 1, "of one or more sizes >= 1"),
+    **dict.fromkeys(("hidden_dims", "actor_hidden_dims"), (lambda v: len(v) > 0 and min(v) >= 1,
+                                                           "of one or more sizes >= 1")),
 }
 # Fields a resumed run may take from the command line; every other one comes from its checkpoint.
-MAY_CHANGE = ("checkpoint", "eval_only", "device", "threads", "progress", "wandb_mode", "online_steps")
+MAY_CHANGE = ("checkpoint", "eval_only", "device", "threads", "progress", "wandb_mode", "online_steps",
+              "capture_video")
 
 
 def check_args(args: Args) -> None:
@@ -639,11 +676,25 @@ def setup(args: Args) -> tuple[Args, dict | None, Path]:
         args = resume_args(args, ckpt["args"])
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.capture_video:
+        check_rendering(args.env_id)
     path = new_run_dir(args) if ckpt is None and not args.eval_only else Path(args.checkpoint).parent
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     return args, ckpt, path
+
+
+def evaluate_checkpoint(actor, args: Args) -> dict[str, float]:
+    """--eval-only: evaluates the checkpoint's policy and prints the result as JSON; with --capture-video, the first
+    episode goes to <run>/videos/eval-only-<checkpoint name>.mp4."""
+    ckpt = Path(args.checkpoint)
+    video = ckpt.parent / "videos" / f"eval-only-{ckpt.stem}.mp4" if args.capture_video else None
+    result = evaluate_policy(actor, args, video)
+    print(json.dumps(result, indent=2))
+    if video is not None:
+        print(f"video of the first episode: {video}")
+    return result
 
 
 class Run:
@@ -730,8 +781,13 @@ class Run:
         self.logger.log(row, self.global_step() if step is None else step)
 
     def evaluate(self, phase: str, step: int) -> dict[str, float]:
-        result = evaluate_policy(self.agent.actor, self.args)
+        """Evaluates the policy and logs the result; with --capture-video, also a video of the first episode."""
+        name = "online" if phase == "env_step" else phase.removesuffix("_step")
+        video = self.path / "videos" / f"{name}-{step:07d}.mp4" if self.args.capture_video else None
+        result = evaluate_policy(self.agent.actor, self.args, video)
         self.log({**result, f"charts/{phase}": step})
+        if video is not None:
+            self.logger.log_video(video, self.global_step())
         self.bar.set_postfix(success=f"{result['eval/success_rate']:.2f}",
                              score=f"{result['eval/normalized_score']:.1f}")
         return result

@@ -42,8 +42,8 @@ import torch.nn as nn
 import tyro
 from tqdm.auto import tqdm
 
-from utils.datasets import episode_slices, DatasetError, load_dataset
-from utils.envs import EnvError, evaluate, make_env
+from utils.datasets import DatasetError, default_dataset, episode_slices, load_dataset
+from utils.envs import EnvError, check_rendering, evaluate, make_env
 
 
 @dataclass
@@ -74,7 +74,8 @@ class Args:
     env_id: str = "door-binary"
     """a hand task (pen-binary, door-binary, relocate-binary, hammer-binary) or a gymnasium id"""
     dataset: str | None = None
-    """dataset id or .npz/.hdf5 path (default: the env's own, e.g. door-binary = 25 human demos + 500 BC episodes)"""
+    """dataset id or .npz/.hdf5 path (default: the env's, e.g. door-binary: 25 human demos + 500 BC episodes;
+    HalfCheetah-v5: halfcheetah-awac)"""
     dataset_seed: int = 0
     """seed the generated dataset was built with (all training seeds share one dataset, as in the paper)"""
     data_dir: str | None = None
@@ -103,6 +104,9 @@ class Args:
     """evaluate every this many updates (and at the start and the end)"""
     eval_episodes: int = 10
     """episodes per evaluation, deterministic (mean) actions"""
+    capture_video: bool = False
+    """record the first episode of each evaluation as <run>/videos/<phase>-<step>.mp4 (W&B: eval/video); needs
+    MuJoCo rendering (headless: MUJOCO_GL=egl)"""
     save_every: int = 25_000
     """write checkpoint.pt every this many updates (and at the end)"""
     checkpoint: str | None = None
@@ -201,10 +205,11 @@ class BC:
 
 
 # ----------------------------------------------------------------------------------------------- train
-def evaluate_policy(actor: GaussianActor, args: Args) -> dict[str, float]:
-    """`utils.envs.evaluate` with the mean action, returned under eval/ keys. Seeds differ from training's."""
+def evaluate_policy(actor: GaussianActor, args: Args, video: Path | None = None) -> dict[str, float]:
+    """`utils.envs.evaluate` with the mean action, returned under eval/ keys; `video`: an mp4 path for the first
+    episode. Seeds differ from training's."""
     result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
-                      seed=1_000_000 + 1000 * args.seed)  # disjoint across seeds
+                      seed=1_000_000 + 1000 * args.seed, video=video)  # seeds disjoint across training seeds
     return {f"eval/{k}": v for k, v in result.items()}
 
 
@@ -225,11 +230,9 @@ def train(args: Args) -> dict[str, float]:
     if ckpt is not None:
         agent.load_state_dict(ckpt["agent"])
     if args.eval_only:
-        result = evaluate_policy(agent.actor, args)
-        print(json.dumps(result, indent=2))
-        return result
+        return evaluate_checkpoint(agent.actor, args)
 
-    dataset = args.dataset or args.env_id
+    dataset = args.dataset or default_dataset(args.env_id)
     data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
                         progress=args.progress)
     data = top_trajectories(data, args.top_fraction)
@@ -295,6 +298,13 @@ class Logger:
             w.writeheader()
             w.writerows(self.rows)
 
+    def log_video(self, path: Path, step: int) -> None:
+        """Logs an mp4 to W&B as eval/video at `step` (the file stays in the run directory either way)."""
+        if self.wandb:
+            import wandb
+
+            self.wandb.log({"eval/video": wandb.Video(str(path), format="mp4")}, step=step)
+
     def close(self) -> None:
         if self.wandb:
             self.wandb.finish()
@@ -322,10 +332,12 @@ CHECKS = {
     **dict.fromkeys(("gamma", "momentum"), (lambda v: 0 <= v < 1, "in [0, 1)")),
     **dict.fromkeys(("tau", "top_fraction"), (lambda v: 0 < v <= 1, "in (0, 1]")),
     "td_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "hidden_dims": (lambda v: len(v) > 0 and min(v) >= 1, "of one or more sizes >= 1"),
+    **dict.fromkeys(("hidden_dims", "actor_hidden_dims"), (lambda v: len(v) > 0 and min(v) >= 1,
+                                                           "of one or more sizes >= 1")),
 }
 # Fields a resumed run may take from the command line; every other one comes from its checkpoint.
-MAY_CHANGE = ("checkpoint", "eval_only", "device", "threads", "progress", "wandb_mode", "online_steps")
+MAY_CHANGE = ("checkpoint", "eval_only", "device", "threads", "progress", "wandb_mode", "online_steps",
+              "capture_video")
 
 
 def check_args(args: Args) -> None:
@@ -427,11 +439,25 @@ def setup(args: Args) -> tuple[Args, dict | None, Path]:
         args = resume_args(args, ckpt["args"])
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.capture_video:
+        check_rendering(args.env_id)
     path = new_run_dir(args) if ckpt is None and not args.eval_only else Path(args.checkpoint).parent
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     return args, ckpt, path
+
+
+def evaluate_checkpoint(actor, args: Args) -> dict[str, float]:
+    """--eval-only: evaluates the checkpoint's policy and prints the result as JSON; with --capture-video, the first
+    episode goes to <run>/videos/eval-only-<checkpoint name>.mp4."""
+    ckpt = Path(args.checkpoint)
+    video = ckpt.parent / "videos" / f"eval-only-{ckpt.stem}.mp4" if args.capture_video else None
+    result = evaluate_policy(actor, args, video)
+    print(json.dumps(result, indent=2))
+    if video is not None:
+        print(f"video of the first episode: {video}")
+    return result
 
 
 class Run:
@@ -518,8 +544,13 @@ class Run:
         self.logger.log(row, self.global_step() if step is None else step)
 
     def evaluate(self, phase: str, step: int) -> dict[str, float]:
-        result = evaluate_policy(self.agent.actor, self.args)
+        """Evaluates the policy and logs the result; with --capture-video, also a video of the first episode."""
+        name = "online" if phase == "env_step" else phase.removesuffix("_step")
+        video = self.path / "videos" / f"{name}-{step:07d}.mp4" if self.args.capture_video else None
+        result = evaluate_policy(self.agent.actor, self.args, video)
         self.log({**result, f"charts/{phase}": step})
+        if video is not None:
+            self.logger.log_video(video, self.global_step())
         self.bar.set_postfix(success=f"{result['eval/success_rate']:.2f}",
                              score=f"{result['eval/normalized_score']:.1f}")
         return result

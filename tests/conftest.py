@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Headless rendering for the video tests (MuJoCo picks its GL backend when it is first imported: set it first).
+os.environ.setdefault("MUJOCO_GL", "egl")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 

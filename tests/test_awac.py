@@ -62,7 +62,7 @@ def test_shapes_and_q_clamp():
 
 def test_update_on_a_batch_moves_the_actor_toward_high_advantage_actions():
     torch.manual_seed(0)
-    args = awac.Args(hidden_dims=(32, 32), actor_lr=1e-2, critic_lr=1e-2, advantage_clip=None,
+    args = awac.Args(hidden_dims=(32, 32), actor_lr=1e-2, critic_lr=1e-2, advantage_clip=float("inf"),
                      beta=0.1)
     agent = awac.AWAC(4, 2, args, q_max=None)
     obs = torch.zeros(64, 4)

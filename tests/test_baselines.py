@@ -199,7 +199,7 @@ def test_help_lists_every_field(module):
 
 SHARED = ("MLP", "EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer", "Logger", "_atomic_torch_save",
           "evaluate_policy", "ArgumentError", "CHECKS", "MAY_CHANGE", "check_args", "load_checkpoint", "resume_args",
-          "new_run_dir", "start_run_dir", "stop_on_signals", "setup", "Run", "main")
+          "new_run_dir", "start_run_dir", "stop_on_signals", "setup", "evaluate_checkpoint", "Run", "main")
 
 
 def definitions(path: Path) -> dict[str, str]:
@@ -331,10 +331,11 @@ def test_offline_batch_size_defaults_to_the_batch_size_in_sac_fd_and_awr(tmp_pat
     for offline_batch_size, offline in ((None, 32), (8, 8)):
         sizes.clear()
         sac_fd.train(sac_fd.Args(bc_pretrain_steps=5, offline_steps=10, online_steps=20,
-                                 offline_batch_size=offline_batch_size, run_dir=str(tmp_path / "sac"), **tiny))
+                                 offline_batch_size=offline_batch_size, run_dir=str(tmp_path / f"sac{offline}"),
+                                 **tiny))
         assert sizes == [offline] * 15 + [32] * 20
         sizes.clear()
         awr.train(awr.Args(offline_steps=10, online_steps=100, samples_per_iter=100, actor_steps=10,
-                           critic_steps=5, offline_batch_size=offline_batch_size, run_dir=str(tmp_path / "awr"),
-                           **tiny))
+                           critic_steps=5, offline_batch_size=offline_batch_size,
+                           run_dir=str(tmp_path / f"awr{offline}"), **tiny))
         assert sizes[:15] == [offline] * 15 and set(sizes[15:]) == {32}

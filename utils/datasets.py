@@ -35,6 +35,7 @@ Command line:
     python -m utils.datasets list
     python -m utils.datasets build door-binary [--seed 0] [--cache-dir DIR] [--force] [--expert-policy PATH.npz]
     python -m utils.datasets summary PATH_OR_ID
+    python -m utils.datasets export PATH_OR_ID --minari NAME [--env-id ID]   (a local Minari dataset; see export_minari)
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from utils.envs import HAND_TASKS, is_success, make_env
+from utils.envs import HAND_TASKS, is_success, make_env, normalized_score
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "adroit"
 ARRAY_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
@@ -98,23 +99,60 @@ for _task in (*SHIPPED_EXPERTS, "hammer"):
         episodes=500)
 
 
+# The paper's MuJoCo benchmark (Nair et al. 2020, Sec. 5.3; rlkit examples/awac/mujoco/awac1.py): per task 15
+# demonstrations of an expert policy trained with SAC and 100 trajectories of a policy behavior-cloned from them. The
+# authors' data is lost, so the experts are SAC actors trained by this repository (`utils/experts.py`).
+LOCOMOTION: dict[str, str] = {"halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
+LOCOMOTION_ASSETS = ASSETS.parent / "locomotion"
+for _task, _env_id in LOCOMOTION.items():
+    DATASETS[f"{_task}-expert"] = DatasetSpec(
+        "expert", _env_id, "15 episodes of this repository's SAC expert (utils/assets/locomotion)", episodes=15)
+    DATASETS[f"{_task}-bc"] = DatasetSpec(
+        "bc", _env_id, f"100 episodes of a BC policy trained on {_task}-expert", demos=f"{_task}-expert", episodes=100)
+    DATASETS[f"{_task}-awac"] = DatasetSpec(
+        "binary", _env_id, f"{_task}-expert + {_task}-bc: the AWAC paper's prior data", demos=f"{_task}-expert",
+        episodes=100)
+# The prior data an algorithm loads when no --dataset is given; a hand task's is its own name (`door-binary`).
+DEFAULT_DATASETS: dict[str, str] = {env_id: f"{task}-awac" for task, env_id in LOCOMOTION.items()}
+
+
+def default_dataset(env_id: str) -> str:
+    """The dataset id an algorithm uses for `env_id` without --dataset: `<task>-awac` for the locomotion tasks of
+    `LOCOMOTION`, else `env_id` itself (the hand tasks' datasets are named after them: `door-binary`)."""
+    return DEFAULT_DATASETS.get(env_id, env_id)
+
+
+def _task_of(name: str) -> str:
+    """The task part of a dataset id: `door-human` -> `door`, `halfcheetah-awac` -> `halfcheetah`."""
+    return name.rsplit("-", 1)[0]
+
+
 def default_cache_dir() -> Path:
     """`$AWAC_DATA_DIR` if set, else `~/.cache/awac/datasets`."""
     return Path(os.environ.get("AWAC_DATA_DIR", "~/.cache/awac/datasets")).expanduser()
 
 
 # ----------------------------------------------------------------------------------------------- shipped originals
-def asset_path(name: str) -> Path:
-    """Path of a shipped original in `assets/adroit/`, after checking its sha256 against `SHA256SUMS`.
+def shipped_files(assets: Path) -> dict[str, str]:
+    """{file name: sha256} from `assets`/SHA256SUMS (empty when there is no such list)."""
+    path = assets / "SHA256SUMS"
+    text = path.read_text() if path.is_file() else ""
+    return dict(line.split()[::-1] for line in text.splitlines() if line.strip())
+
+
+def asset_path(name: str, assets: Path | None = None) -> Path:
+    """Path of a shipped file in `assets` (default `ASSETS`, `assets/adroit/`; or `LOCOMOTION_ASSETS`), after
+    checking its sha256 against that directory's `SHA256SUMS`.
 
     Raises:
         DatasetError: if `name` is not listed in `SHA256SUMS` ("not a shipped file"), if a listed file is missing,
             or if its checksum differs (a corrupt or altered copy).
     """
-    sums = dict(line.split()[::-1] for line in (ASSETS / "SHA256SUMS").read_text().splitlines() if line.strip())
-    path = ASSETS / name
+    assets = ASSETS if assets is None else assets
+    sums = shipped_files(assets)
+    path = assets / name
     if name not in sums:
-        raise DatasetError(f"{path} is not a shipped file (not listed in {ASSETS / 'SHA256SUMS'}; the shipped files "
+        raise DatasetError(f"{path} is not a shipped file (not listed in {assets / 'SHA256SUMS'}; the shipped files "
                            f"are {sorted(sums)}): for a policy of your own pass its path as --expert-policy")
     if not path.is_file():
         raise DatasetError(f"shipped data file {path} is missing: restore it with `git checkout -- {path}`")
@@ -209,7 +247,79 @@ def load_expert_policy(path: str | Path, env_id: str) -> ExpertPolicy:
     return policy
 
 
+class SACExpert:
+    """A SAC actor of `sac_fd.py` as exported by `utils/experts.py`: a ReLU MLP obs (obs_dim,) -> (mu, s), each
+    (act_dim,), log-std = lo + (hi - lo) * (tanh(s) + 1) / 2, action = tanh(u) with u ~ N(mu, exp(log-std)^2)
+    (sac_fd.TanhGaussianActor). `mean(obs)` is tanh(mu), the deterministic action; `sample` draws u, so actions
+    lie in (-1, 1). The .npz holds weight_i (out, in) and bias_i (out,) for i = 0..L, log_std_min, log_std_max and
+    `metadata` (a JSON string: how it was trained and what it returned).
+
+    Raises:
+        DatasetError: an unreadable file, missing keys, layers that do not chain, or (with `env_id`) dimensions
+            that do not fit the environment (both named).
+    """
+
+    def __init__(self, path: str | Path, env_id: str | None = None):
+        self.path = Path(path)
+        try:
+            with np.load(self.path, allow_pickle=False) as f:
+                p = {k: f[k] for k in f.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+            raise DatasetError(f"cannot read SAC expert {self.path}: {e}; export one with `python -m utils.experts "
+                               "export RUN/checkpoint.pt TASK`") from None
+        n = sum(k.startswith("weight_") for k in p)
+        missing = [k for k in ("log_std_min", "log_std_max", *(f"{w}_{i}" for i in range(max(n, 1))
+                                                                for w in ("weight", "bias"))) if k not in p]
+        if missing:
+            raise DatasetError(f"SAC expert {self.path} lacks the keys {missing} (it has {sorted(p)}): export one "
+                               "with `python -m utils.experts export RUN/checkpoint.pt TASK`")
+        self.w = [p[f"weight_{i}"].astype(np.float64) for i in range(n)]
+        self.b = [p[f"bias_{i}"].astype(np.float64) for i in range(n)]
+        if any(w.shape != (b.shape[0], prev.shape[0]) for w, b, prev in zip(self.w[1:], self.b[1:], self.w)) or \
+                self.w[0].shape[0] != self.b[0].shape[0] or self.w[-1].shape[0] % 2:
+            raise DatasetError(f"SAC expert {self.path} has layers that do not chain (weights "
+                               f"{[w.shape for w in self.w]}, biases {[b.shape for b in self.b]})")
+        self.log_std_range = (float(p["log_std_min"]), float(p["log_std_max"]))
+        self.metadata = json.loads(str(p["metadata"])) if "metadata" in p else {}
+        self.obs_dim, self.act_dim = self.w[0].shape[1], self.w[-1].shape[0] // 2
+        if env_id is not None:
+            env = make_env(env_id)
+            expected = (env.observation_space.shape[0], env.action_space.shape[0])
+            env.close()
+            if (self.obs_dim, self.act_dim) != expected:
+                raise DatasetError(f"SAC expert {self.path} is for observation/action dimensions {self.obs_dim}/"
+                                   f"{self.act_dim} but environment {env_id!r} has {expected[0]}/{expected[1]}: pass "
+                                   f"an expert trained on {env_id!r}")
+
+    def _heads(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(obs, dtype=np.float64)
+        for w, b in zip(self.w[:-1], self.b[:-1]):
+            x = np.maximum(x @ w.T + b, 0.0)
+        mu, s = np.split(x @ self.w[-1].T + self.b[-1], 2, axis=-1)
+        lo, hi = self.log_std_range
+        return mu, np.exp(lo + 0.5 * (hi - lo) * (np.tanh(s) + 1))
+
+    def mean(self, obs: np.ndarray) -> np.ndarray:
+        return np.tanh(self._heads(obs)[0])
+
+    def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        mu, std = self._heads(obs)
+        return np.tanh(mu + std * rng.standard_normal(mu.shape))
+
+
+def shipped_sac_expert(task: str) -> Path | None:
+    """`LOCOMOTION_ASSETS/<task>-sac-expert.npz`, checksum-verified, if it is shipped (listed in SHA256SUMS)."""
+    name = f"{task}-sac-expert.npz"
+    return asset_path(name, LOCOMOTION_ASSETS) if name in shipped_files(LOCOMOTION_ASSETS) else None
+
+
 def _no_expert_error(name: str, task: str) -> DatasetError:
+    if task in LOCOMOTION:
+        return DatasetError(f"dataset {name!r} is not in the cache and no SAC expert for {task!r} is shipped in "
+                            f"{LOCOMOTION_ASSETS}: train one with `python sac_fd.py --env-id {LOCOMOTION[task]} "
+                            "--dataset none`, export it with `python -m utils.experts export RUN/checkpoint.pt "
+                            f"{task}` (see utils/experts.py), or build with `python -m utils.datasets build "
+                            f"{task}-awac --expert-policy PATH.npz`")
     return DatasetError(f"dataset {name!r} is not in the cache and task {task!r} ships no expert policy: build it "
                         f"once with `python -m utils.datasets build {task}-binary --expert-policy PATH.npz` (a DAPG "
                         f"policy .npz in the format of utils/assets/adroit/)")
@@ -226,7 +336,8 @@ def _pack(columns: dict[str, list], metadata: dict[str, Any]) -> dict[str, Any]:
     data = {k: np.asarray(columns[k], dtype=np.float32) for k in ARRAY_KEYS[:4]}
     data["terminals"] = np.asarray(columns["terminals"], dtype=bool)
     data["timeouts"] = np.asarray(columns["timeouts"], dtype=bool)
-    metadata.update(num_transitions=len(data["rewards"]), num_episodes=int((data["terminals"] | data["timeouts"]).sum()))
+    metadata.update(num_transitions=len(data["rewards"]),
+                    num_episodes=int((data["terminals"] | data["timeouts"]).sum()))
     data["metadata"] = metadata
     return data
 
@@ -262,7 +373,8 @@ def replay_door_human(progress: bool = True) -> dict[str, Any]:
     env = make_env("door-binary", max_episode_steps=int(raw["episode_lengths"].max()) + 1)
     cols: dict[str, list] = {k: [] for k in ARRAY_KEYS}
     starts = np.concatenate([[0], np.cumsum(raw["episode_lengths"])])
-    for i in tqdm(range(len(raw["episode_lengths"])), desc="replay door-human", disable=None if progress else True, leave=False):
+    for i in tqdm(range(len(raw["episode_lengths"])), desc="replay door-human", disable=None if progress else True,
+                  leave=False):
         state = {"qpos": raw["init_qpos"][i], "qvel": raw["init_qvel"][i],
                  "door_body_pos": raw["init_door_body_pos"][i]}
         obs, _ = env.reset(seed=i, options={"initial_state_dict": state})
@@ -332,11 +444,12 @@ def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_step
             expert (see `load_cached`).
     """
     spec = _spec(name)
-    task = spec.env_id.split("-")[0]
+    task = _task_of(name)
     n = spec.episodes if episodes is None else episodes
     t0 = time.time()
     expert_info = None
-    if (expert_policy is None and task not in SHIPPED_EXPERTS and uses_expert(name)
+    shipped = task in SHIPPED_EXPERTS or (task in LOCOMOTION and shipped_sac_expert(task) is not None)
+    if (expert_policy is None and not shipped and uses_expert(name)
             and not cache_path(f"{task}-expert", seed, cache_dir).is_file()):
         raise _no_expert_error(name, task)  # before anything is built, naming the id that was asked for
     component = dict(seed=seed, cache_dir=cache_dir, progress=progress, expert_policy=expert_policy,
@@ -344,6 +457,16 @@ def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_step
     if spec.kind == "human":
         data = replay_door_human(progress)
         recipe = "replay of recorded actions clipped to [-1, 1] from recorded initial states; binary reward"
+    elif spec.kind == "expert" and task in LOCOMOTION:
+        path = shipped_sac_expert(task) if expert_policy is None else Path(expert_policy).expanduser()
+        if path is None:
+            raise _no_expert_error(name, task)
+        expert = SACExpert(path, spec.env_id)
+        expert_info = {"path": f"shipped:{path.name}" if expert_policy is None else str(path.resolve()),
+                       "sha256": sha256_of(path)}
+        rng = np.random.default_rng(seed)
+        data = rollout(lambda o: expert.sample(o, rng), spec.env_id, n, seed, f"expert {name}", progress)
+        recipe = "SAC expert policy, action = tanh(mean + std * N(0, I)) (its own Gaussian), within the action space"
     elif spec.kind == "expert":
         if expert_policy is not None:
             expert = load_expert_policy(expert_policy, spec.env_id)
@@ -361,7 +484,7 @@ def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_step
         policy = train_bc_policy(demos, spec.bc_steps if bc_steps is None else bc_steps, seed, progress)
         # Offset the reset seeds so BC episodes never start where the demonstrations did.
         data = rollout(policy, spec.env_id, n, seed + 100_000, f"BC {name}", progress)
-        recipe = f"Gaussian BC policy fitted to {spec.demos}, actions sampled and clipped to [-1, 1]"
+        recipe = f"Gaussian BC policy fitted to {spec.demos}, actions sampled and clipped to the action space"
         expert_info = demos["metadata"].get("expert_policy")
     else:
         demos = _load_component(spec.demos, **component)
@@ -512,10 +635,74 @@ def read_minari(dataset_id: str) -> dict[str, Any]:
         for k, v in zip(ARRAY_KEYS, (ep.observations[:-1], ep.actions, ep.rewards, ep.observations[1:],
                                      ep.terminations, timeouts)):
             cols[k].append(v)
-    data = _pack({k: np.concatenate(v) for k, v in cols.items()}, {"source": f"minari:{dataset_id}"})
+    description = source.storage.metadata.get("description") or ""
+    ours = [line for line in description.splitlines() if line.startswith(MINARI_METADATA)]
+    meta = json.loads(ours[0].removeprefix(MINARI_METADATA)) if ours else {}  # exported by `export_minari`
+    source_text = f"minari:{dataset_id}" + (f" (exported from: {meta['source']})" if meta.get("source") else "")
+    data = _pack({k: np.concatenate(v) for k, v in cols.items()}, {**meta, "source": source_text})
     spec = source.spec.env_spec
     data["metadata"]["minari_env_id"] = spec.id if spec is not None else None
     return data
+
+
+MINARI_METADATA = "awac-metadata: "  # marks the JSON line of our metadata in an exported dataset's description
+
+
+def export_minari(data: dict[str, Any], name: str, env_id: str) -> Path:
+    """Writes `data` as a local Minari dataset `name` (e.g. `awac/door-binary-v0`) under $MINARI_DATASETS_PATH
+    (default ~/.minari/datasets); nothing is uploaded. One Minari episode per episode of `data` (see
+    `episode_slices`): observations (T+1, obs_dim) are the episode's observations and its last next observation;
+    terminals and timeouts become terminations and truncations. The env spec is `env_id`'s (for a hand task with
+    its BinaryReward wrapper, so `recover_environment()` rebuilds the binary task), with its spaces; our metadata
+    (recipe, source, seed, ...) goes into the description as one JSON line. `read_minari(name)` gives back arrays
+    identical to `data`'s. Returns the dataset's directory.
+
+    Raises:
+        DatasetError: `name` exists already (delete it with `minari delete NAME`), or `data` cannot be stored as
+            Minari episodes: an episode whose next_observations[t] is not observations[t + 1], or one that ends
+            without a terminal or timeout.
+    """
+    import warnings
+
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    if name in minari.list_local_datasets():
+        raise DatasetError(f"Minari dataset {name!r} exists already: delete it (`minari delete {name}`) or choose "
+                           "another name")
+    validate(data, env_id, where="dataset to export")
+    buffers = []
+    for i, s in enumerate(episode_slices(data)):
+        obs, next_obs = data["observations"][s], data["next_observations"][s]
+        if not np.array_equal(next_obs[:-1], obs[1:]):
+            t = int(np.flatnonzero(np.any(next_obs[:-1] != obs[1:], axis=1))[0])
+            raise DatasetError(f"episode {i} (rows {s.start}-{s.stop - 1}): next_observations[{t}] is not "
+                               f"observations[{t + 1}], but a Minari episode holds one sequence of observations")
+        if not (data["terminals"][s.stop - 1] or data["timeouts"][s.stop - 1]):
+            raise DatasetError(f"episode {i} (rows {s.start}-{s.stop - 1}) ends without a terminal or timeout")
+        buffers.append(EpisodeBuffer(id=i, observations=np.concatenate([obs, next_obs[-1:]]),
+                                     actions=data["actions"][s], rewards=data["rewards"][s],
+                                     terminations=data["terminals"][s], truncations=data["timeouts"][s], infos={}))
+    env = make_env(env_id)
+    meta = {**data.get("metadata", {}), "env_id": env_id}
+    description = (f"{meta.get('source', 'a dataset')}, exported by utils/datasets.py of the AWAC reference "
+                   f"implementation. Recipe: {meta.get('recipe', 'not recorded')}.\n\n{MINARI_METADATA}"
+                   f"{json.dumps(meta)}")
+    try:
+        with warnings.catch_warnings():  # no author, e-mail or permalink: Minari warns about each
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = minari.create_dataset_from_buffers(
+                name, buffers, env=env.spec, algorithm_name=meta.get("name", "awac-datasets"),
+                author="AWAC reference implementation (utils/datasets.py)",
+                observation_space=env.observation_space, action_space=env.action_space, description=description,
+                data_format="hdf5")
+    except BaseException:  # leave no half-written dataset behind
+        with contextlib.suppress(Exception):
+            minari.delete_dataset(name)
+        raise
+    finally:
+        env.close()
+    return Path(dataset.spec.data_path).parent
 
 
 def validate(data: dict[str, Any], env_id: str | None = None, where: str = "dataset") -> None:
@@ -548,6 +735,12 @@ def validate(data: dict[str, Any], env_id: str | None = None, where: str = "data
                 hint = f"; it was made for {made_for!r}" if made_for else ""
                 raise DatasetError(f"{where} has {k} of dimension {data[k].shape[1]} but environment {env_id!r} "
                                    f"expects {dim}{hint}: pass a dataset made for {env_id!r}")
+        # Same sizes do not make the same task (Walker2d and HalfCheetah both have 17/6): trust the recorded one.
+        made_for, known = data.get("metadata", {}).get("env_id"), {*HAND_TASKS, *LOCOMOTION.values()}
+        if made_for in known and env_id in known and made_for != env_id:
+            raise DatasetError(f"{where} was made for {made_for!r}, not {env_id!r} (both have observation "
+                               f"dimension {expected['observations']}, action dimension {expected['actions']}): "
+                               f"pass a dataset made for {env_id!r}")
 
 
 def _spec(name: str) -> DatasetSpec:
@@ -583,7 +776,7 @@ def load_cached(name: str, seed: int = 0, cache_dir: str | Path | None = None, p
     sha = None
     if expert_policy is not None:
         if not uses_expert(name):
-            task = DATASETS[name].env_id.split("-")[0]
+            task = _task_of(name)
             raise DatasetError(f"dataset {name!r} is not made from an expert policy (its demonstrations are human), "
                                f"so --expert-policy does not apply: build {task}-expert with it, or drop it")
         if not Path(expert_policy).expanduser().is_file():
@@ -666,6 +859,8 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
     out = {"transitions": len(data["rewards"]), "episodes": len(eps), "return_mean": float(returns.mean()),
            "return_std": float(returns.std()), "return_min": float(returns.min()), "return_max": float(returns.max())}
     env_id = data.get("metadata", {}).get("env_id")
+    if env_id in LOCOMOTION.values():  # D4RL's 0-100 scale (random 0, expert 100)
+        out["normalized_score_mean"] = normalized_score(env_id, out["return_mean"])
     if env_id in HAND_TASKS:
         goal_steps = np.array([(data["rewards"][s] == 0).sum() for s in eps])
         out["goal_reached_fraction"] = float((goal_steps > 0).mean())
@@ -674,27 +869,43 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m utils.datasets {list, build ID, summary PATH_OR_ID}`."""
+    """`python -m utils.datasets {list, build ID, summary PATH_OR_ID, export PATH_OR_ID --minari NAME}`."""
     parser = argparse.ArgumentParser(prog="python -m utils.datasets", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the dataset ids")
+    export = sub.add_parser("export", help="write a dataset (id or file) as a local Minari dataset")
+    export.add_argument("dataset")
+    export.add_argument("--minari", required=True, metavar="NAME", help="Minari dataset id, e.g. awac/door-binary-v0")
+    export.add_argument("--env-id", default=None, help="its environment (default: the one its metadata records)")
     build = sub.add_parser("build", help="build (or rebuild with --force) a generated dataset and print a summary")
     summary = sub.add_parser("summary", help="print the summary of a dataset id or file")
     for p in (build, summary):
         p.add_argument("dataset")
+    for p in (build, summary, export):
         p.add_argument("--seed", type=int, default=0, help="generation seed")
         p.add_argument("--cache-dir", default=None, help="cache directory (default: $AWAC_DATA_DIR or "
                        "~/.cache/awac/datasets)")
     build.add_argument("--force", action="store_true", help="rebuild even if cached (with --expert-policy, also "
                        "the components cached from another expert)")
-    build.add_argument("--expert-policy", default=None, metavar="PATH.npz", help="a DAPG expert policy .npz (format "
-                       "of utils/assets/adroit/) to build <task>-expert/-bc/-binary from; required once for hammer")
+    build.add_argument("--expert-policy", default=None, metavar="PATH.npz", help="an expert policy .npz to build "
+                       "<task>-expert/-bc/-binary (or -awac) from: a DAPG policy (format of utils/assets/adroit/) for "
+                       "a hand task, required once for hammer; a SAC expert of utils/experts.py for locomotion")
     args = parser.parse_args(argv)
     if args.command == "list":
         for name, spec in DATASETS.items():
             print(f"{name:18s} {spec.env_id:16s} {spec.description}")
         return
     try:
+        if args.command == "export":
+            data = load_dataset(args.dataset, seed=args.seed, cache_dir=args.cache_dir)
+            env_id = args.env_id or data["metadata"].get("env_id")
+            if env_id is None:
+                raise DatasetError(f"{args.dataset} records no environment: pass --env-id")
+            where = export_minari(data, args.minari, env_id)
+            print(f"wrote Minari dataset {args.minari!r} ({len(episode_slices(data))} episodes, "
+                  f"{len(data['rewards'])} steps, env {env_id}) in {where}; load it with "
+                  f"--dataset minari:{args.minari}")
+            return
         if args.command == "build" and (args.force or args.expert_policy):
             if args.dataset not in DATASETS:
                 raise DatasetError(f"unknown dataset {args.dataset!r}: build takes one of {sorted(DATASETS)}")

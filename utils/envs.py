@@ -24,6 +24,7 @@ import io
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 import gymnasium as gym
@@ -88,19 +89,25 @@ def _register_robotics() -> None:
     gym.register_envs(gymnasium_robotics)
 
 
-class BinaryReward(gym.Wrapper):
-    """Replaces the reward by 0 when `info["success"]` is true, else -1 (rlkit's `goal_achieved - 1`).
+class BinaryReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Replaces the reward by 0 when `info["success"]` is true, else -1 (rlkit's `goal_achieved - 1`). Recorded in
+    the env's spec, so `gym.make(env.spec)` (e.g. Minari's `recover_environment`) rebuilds the binary task.
 
     Raises:
         KeyError: if the wrapped env's `step` returns no `"success"` in its info.
     """
+
+    def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
 
     def step(self, action):
         obs, _, terminated, truncated, info = self.env.step(action)
         return obs, float(info["success"]) - 1.0, terminated, truncated, info
 
 
-def make_env(env_id: str, seed: int | None = None, max_episode_steps: int | None = None) -> gym.Env:
+def make_env(env_id: str, seed: int | None = None, max_episode_steps: int | None = None,
+             render_mode: str | None = None) -> gym.Env:
     """Builds an environment by name.
 
     Args:
@@ -108,6 +115,7 @@ def make_env(env_id: str, seed: int | None = None, max_episode_steps: int | None
             (`HalfCheetah-v5`, `AdroitHandDoor-v1`, ...).
         seed: if given, seeds the env's first reset and its action space.
         max_episode_steps: overrides the horizon (the time limit, reported as `truncated`).
+        render_mode: gymnasium's, e.g. "rgb_array" for frames (see `check_rendering`).
 
     Returns:
         A gymnasium env whose observations are float64 arrays of shape (obs_dim,) and actions (act_dim,) in
@@ -118,13 +126,14 @@ def make_env(env_id: str, seed: int | None = None, max_episode_steps: int | None
     """
     if env_id in HAND_TASKS or env_id.startswith("AdroitHand"):
         _register_robotics()
+    render = {} if render_mode is None else {"render_mode": render_mode}  # envs without rendering take no such kwarg
     if env_id in HAND_TASKS:
         task = HAND_TASKS[env_id]
-        env = gym.make(task.base_id, max_episode_steps=max_episode_steps or task.horizon)
+        env = gym.make(task.base_id, max_episode_steps=max_episode_steps or task.horizon, **render)
         env = BinaryReward(env)
     else:
         try:
-            env = gym.make(env_id, max_episode_steps=max_episode_steps)
+            env = gym.make(env_id, max_episode_steps=max_episode_steps, **render)
         except gym.error.Error as e:
             raise EnvError(
                 f"unknown environment {env_id!r}: use one of the hand tasks {sorted(HAND_TASKS)} "
@@ -171,17 +180,52 @@ def is_success(goal_steps: int, env_id: str) -> bool:
     return goal_steps > success_steps(env_id)
 
 
-def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int) -> dict[str, float]:
+def check_rendering(env_id: str) -> None:
+    """Renders one frame of `env_id` and loads the video encoder, so that --capture-video fails before a run starts
+    instead of in its middle.
+
+    Raises:
+        EnvError: MuJoCo cannot render here (the message names MUJOCO_GL=egl and the system packages it needs), or
+            the encoder (imageio-ffmpeg) is missing.
+    """
+    try:
+        import imageio_ffmpeg
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as e:
+        raise EnvError(f"--capture-video needs the video encoder imageio-ffmpeg ({e}): pip install -r "
+                       "requirements.txt") from None
+    try:
+        env = make_env(env_id, render_mode="rgb_array")
+        env.reset(seed=0)
+        frame = env.render()
+        env.close()
+    except EnvError:
+        raise
+    except Exception as e:  # GLFW without a display, EGL or OSMesa libraries missing, ...: each says it differently
+        raise EnvError(f"--capture-video: MuJoCo cannot render here ({type(e).__name__}: {str(e).strip()[:200]}). "
+                       "Without a display, run with MUJOCO_GL=egl (needs the EGL and OpenGL libraries, e.g. `apt "
+                       "install libegl1 libgl1`; or MUJOCO_GL=osmesa with libosmesa6), set before Python "
+                       "starts") from None
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3:
+        raise EnvError(f"--capture-video: {env_id!r} renders no RGB frames (got {type(frame).__name__})")
+
+
+def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int,
+             video: str | Path | None = None) -> dict[str, float]:
     """Runs `policy` for `episodes` full episodes on a fresh env and summarizes them.
 
     Episode i is reset with seed `seed + i`, on an env of its own, so evaluation never disturbs a training env's
-    random state and is repeatable. Algorithms pass the deterministic (mean) action as `policy`.
+    random state and is repeatable. Algorithms pass the deterministic (mean) action as `policy`. With `video`, the
+    first episode is also rendered (the env's default camera, RGB) and written there as an mp4 at the env's frame
+    rate; rendering reads the simulation and never changes it, so the numbers are the same with or without.
 
     Args:
         policy: maps one observation, float32 array (obs_dim,), to one action (act_dim,).
         env_id: as for `make_env`.
         episodes: number of episodes, >= 1.
         seed: seed of the first episode.
+        video: path of the mp4 of the first episode (its directory is created), or None.
 
     Returns:
         `return_mean`, `return_std` (population std over episodes), `normalized_score` (of the mean return, see
@@ -190,14 +234,18 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: 
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    env = make_env(env_id)
-    returns, lengths, successes = [], [], []
+    env = make_env(env_id, render_mode="rgb_array" if video is not None else None)
+    returns, lengths, successes, frames = [], [], [], []
     has_success = True
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
         done, ep_return, ep_len, goal_steps = False, 0.0, 0, 0
+        if video is not None and i == 0:
+            frames.append(env.render())
         while not done:
             obs, reward, terminated, truncated, info = env.step(policy(obs.astype(np.float32)))
+            if video is not None and i == 0:
+                frames.append(env.render())
             done = terminated or truncated
             ep_return += float(reward)
             ep_len += 1
@@ -208,6 +256,11 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: 
         returns.append(ep_return)
         lengths.append(ep_len)
         successes.append(is_success(goal_steps, env_id))
+    if video is not None:
+        import imageio
+
+        Path(video).parent.mkdir(parents=True, exist_ok=True)
+        imageio.mimwrite(video, frames, fps=env.metadata.get("render_fps", 30), macro_block_size=1)
     env.close()
     return_mean = float(np.mean(returns))
     return {

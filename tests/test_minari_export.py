@@ -1,0 +1,60 @@
+"""`python -m utils.datasets export ID --minari NAME` writes a local Minari dataset that loads back identical."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import utils.datasets as ds
+from conftest import ROOT, random_rollout_dataset
+from utils.datasets import DatasetError
+
+
+@pytest.fixture()
+def minari_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    return tmp_path / "minari"
+
+
+def test_round_trip_of_a_generated_dataset_from_the_command_line(small_pen_binary, minari_dir, tmp_path):
+    data, path = small_pen_binary
+    env = {"MINARI_DATASETS_PATH": str(minari_dir), "PATH": "/usr/bin:/bin", "AWAC_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "utils.datasets", "export", str(path), "--minari",
+                           "awac/pen-small-v0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "wrote Minari dataset 'awac/pen-small-v0' (" in done.stdout
+    back = ds.load_dataset("minari:awac/pen-small-v0", env_id="pen-binary")
+    for k in ds.ARRAY_KEYS:
+        assert back[k].dtype == data[k].dtype and np.array_equal(back[k], data[k]), k
+    assert back["metadata"]["recipe"] == data["metadata"]["recipe"] and back["metadata"]["seed"] == 0
+    assert back["metadata"]["source"].startswith("minari:awac/pen-small-v0 (exported from: ")
+    import minari
+
+    recovered = minari.load_dataset("awac/pen-small-v0").recover_environment()  # the binary task, wrapper included
+    recovered.reset(seed=0)
+    assert recovered.step(recovered.action_space.sample())[1] in (0.0, -1.0)
+    again = subprocess.run([sys.executable, "-m", "utils.datasets", "export", str(path), "--minari",
+                            "awac/pen-small-v0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "exists already: delete it (`minari delete awac/pen-small-v0`)" in again.stderr
+
+
+def test_terminations_and_truncations_map_exactly(minari_dir):
+    """Walker2d falls (a termination) within random episodes; HalfCheetah runs to its time limit (a truncation)."""
+    walker = random_rollout_dataset("Walker2d-v5", episodes=3, seed=0)
+    assert walker["terminals"].sum() == 3 and not walker["timeouts"].any()
+    ds.export_minari(walker, "test/walker-v0", "Walker2d-v5")
+    back = ds.read_minari("test/walker-v0")
+    for k in ds.ARRAY_KEYS:
+        assert np.array_equal(back[k], walker[k]), k
+
+
+def test_data_that_cannot_be_minari_episodes_is_refused(small_pen_binary, minari_dir):
+    data, _ = small_pen_binary
+    broken = {**data, "next_observations": data["next_observations"].copy()}
+    broken["next_observations"][3] += 1.0
+    with pytest.raises(DatasetError, match=r"episode 0 \(rows 0-99\): next_observations\[3\] is not observations\[4\]"):
+        ds.export_minari(broken, "test/broken-v0", "pen-binary")
+    import minari
+
+    assert "test/broken-v0" not in minari.list_local_datasets()
