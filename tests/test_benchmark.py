@@ -219,3 +219,25 @@ def test_milestone_table_reads_each_run_at_the_step_and_bc_at_its_final_policy()
         ("awac", "100", "2", "0.60"), ("awac", "200", "1", "0.90"),
         ("bc (no online phase: its final policy)", "100", "1", "0.30"),
         ("bc (no online phase: its final policy)", "200", "1", "0.30")]
+
+
+def test_tasks_without_success_info_are_reported_and_plotted_by_score(tmp_path):
+    """Locomotion evaluations have no success rate (NaN): the tables say n/a there and give the D4RL score, and
+    the curves plot the score."""
+    runs = []
+    for seed, score in ((0, 40.0), (1, 60.0)):
+        run = tmp_path / "runs" / f"Walker2d-v5__awac__{seed}"
+        run.mkdir(parents=True)
+        (run / "config.json").write_text('{"env_id": "Walker2d-v5", "seed": %d, "offline_steps": 10}' % seed)
+        (run / "final.json").write_text('{"offline/eval/success_rate": NaN, "offline/eval/normalized_score": 20.0, '
+                                        '"eval/success_rate": NaN, "eval/normalized_score": %f}' % score)
+        with (run / "metrics.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/env_step"])
+            w.writerows([["nan", 10.0, "0", ""], ["nan", 20.0, "", "0"], ["nan", score, "", "100"]])
+        runs.append(run)
+    benchmark.report(runs, tmp_path / "out", at=(100,))
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| Walker2d-v5 | awac | 2 | n/a | n/a | n/a | 20.00 [20.00, 20.00] | 50.00 [40.00, 60.00] |" in summary
+    assert "| Walker2d-v5 | awac | 100 | 2 | n/a | n/a | 50.00 [40.00, 60.00] |" in summary
+    assert png_size(tmp_path / "out" / "curves.png")[0] > 0

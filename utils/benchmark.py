@@ -56,6 +56,10 @@ BUDGETS: dict[str, list[str]] = {
     # SACfD with 25K BC-pretraining updates of its actor (SACfD-pretrain in the paper's figure).
     "paper-door": ["--offline-steps", "25000", "--online-steps", "300000", "--eval-every", "10000",
                    "--eval-episodes", "50", "--save-every", "10000", "--bc-pretrain-steps", "25000"],
+    # The locomotion tasks (HalfCheetah-v5, Walker2d-v5, Ant-v5) at a budget that fits: 25K offline updates and
+    # 100K environment steps at batch 256 (the paper: 500K+ steps at batch 1024).
+    "locomotion": ["--offline-steps", "25000", "--online-steps", "100000", "--batch-size", "256", "--eval-every",
+                   "5000", "--eval-episodes", "10", "--save-every", "25000"],
 }
 METRICS = ("success_rate", "normalized_score")
 # Environment steps at which summary.md also reports each method (besides after the offline phase and at the end).
@@ -273,19 +277,21 @@ def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000) 
         for algo in dict.fromkeys(r["algo"] for r in runs):
             mine = [r for r in runs if r["env_id"] == task and r["algo"] == algo]
             for step in steps:
-                cells = []
-                for metric in METRICS:
+                cells, n = [], 0
+                for metric in METRICS:  # a task without success info (locomotion) has scores only
                     x = np.array([at_step(r, step, metric) for r in mine])
                     x = x[~np.isnan(x)]
                     if len(x) == 0:
-                        break
+                        cells += ["n/a"] * (2 if metric == "success_rate" else 1)
+                        continue
+                    n = len(x)
                     (mean, iqm), ((mlo, ilo), (mhi, ihi)) = (v[algo] for v in interval({algo: x[:, None]}, reps))
                     cells += [f"{mean:.2f} [{mlo:.2f}, {mhi:.2f}]"] + ([f"{iqm:.2f} [{ilo:.2f}, {ihi:.2f}]"]
                                                                        if metric == "success_rate" else [])
-                if cells:
+                if n:
                     note = " (no online phase: its final policy)" if not any(not c[0] for r in mine
                                                                                for c in r["curve"]) else ""
-                    lines.append(f"| {task} | {algo}{note} | {step:,} | {len(x)} | {' | '.join(cells)} |")
+                    lines.append(f"| {task} | {algo}{note} | {step:,} | {n} | {' | '.join(cells)} |")
     return lines
 
 
@@ -320,7 +326,8 @@ def summarize(runs: list[dict], reps: int = 2000) -> list[dict]:
                     point, ci = interval({algo: scores}, reps)
                     key = f"{metric}_{phase}"
                     row[f"{key}_mean"], row[f"{key}_iqm"] = point[algo]
-                    (row[f"{key}_mean_lo"], row[f"{key}_iqm_lo"]), (row[f"{key}_mean_hi"], row[f"{key}_iqm_hi"]) = ci[algo]
+                    (row[f"{key}_mean_lo"], row[f"{key}_iqm_lo"]), (row[f"{key}_mean_hi"],
+                                                                    row[f"{key}_iqm_hi"]) = ci[algo]
             rows.append(row)
     return rows
 
@@ -340,15 +347,18 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
     rng = np.random.default_rng(0)
     for ax, task in zip(axes[0], tasks):
         offline_len = max((r["offline_steps"] for r in runs if r["env_id"] == task), default=0)
+        # success rate (index 2 of a curve point), or the normalized score (3) on tasks without success info
+        column = 2 if curve != "curve" or any(not np.isnan(p[2]) for r in runs if r["env_id"] == task
+                                               for p in r[curve]) else 3
         for i, algo in enumerate(algos):
             mine = [r for r in runs if r["env_id"] == task and r["algo"] == algo]
             if not mine:
                 continue
             points: dict[float, list[float]] = {}
             for r in mine:
-                for offline, step, value, *_ in r[curve]:
-                    x = step - r["offline_steps"] if offline else step
-                    points.setdefault(x, []).append(value)
+                for point in r[curve]:
+                    x = point[1] - r["offline_steps"] if point[0] else point[1]
+                    points.setdefault(x, []).append(point[column])
             xs = sorted(x for x, v in points.items() if len(v) == len(mine))  # steps every seed reached
             mean = np.array([np.mean(points[x]) for x in xs])
             boot = np.array([[rng.choice(points[x], len(points[x])).mean() for _ in range(reps)] for x in xs])
@@ -364,11 +374,12 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
                     transform=ax.get_xaxis_transform())
         ax.axvline(0, color="0.5", lw=0.8)
         ax.set(title=task, xlabel="environment steps (offline updates before 0)")
-        if curve == "curve":
+        if curve == "curve" and column == 2:
             ax.set_ylim(-0.02, 1.08)
+        ax.set_ylabel({2: "success rate (evaluation)", 3: "normalized score (D4RL)"}.get(column, "mean Q on "
+                                                                                        "training batches"))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("success rate (evaluation)" if curve == "curve" else "mean Q on training batches")
     axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -390,12 +401,13 @@ def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None, a
         w.writerows(rows)
     fmt = lambda r, k, s=1: f"{r[k] * s:.2f} [{r[k + '_lo'] * s:.2f}, {r[k + '_hi'] * s:.2f}]"  # noqa: E731
     lines = ["| task | algorithm | runs | success, offline (mean [95% CI]) | success, end (mean [95% CI]) | "
-             "success, end (IQM [95% CI]) | score, offline (mean) | score, end (mean [95% CI]) |",
+             "success, end (IQM [95% CI]) | score, offline (mean [95% CI]) | score, end (mean [95% CI]) |",
              "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in rows:  # success is n/a on tasks without success info (locomotion): their score is D4RL's
         lines.append(f"| {r['task']} | {r['algorithm']} | {r['runs']} | {fmt(r, 'success_rate_offline_mean')} | "
                      f"{fmt(r, 'success_rate_end_mean')} | {fmt(r, 'success_rate_end_iqm')} | "
-                     f"{r['normalized_score_offline_mean']:.1f} | {fmt(r, 'normalized_score_end_mean')} |")
+                     f"{fmt(r, 'normalized_score_offline_mean')} | {fmt(r, 'normalized_score_end_mean')} |"
+                     .replace("nan [nan, nan]", "n/a"))
     if at:
         lines += ["", f"At {', '.join(f'{x:,}' for x in at)} online environment steps:", "",
                   *milestone_table(finished, at)]
