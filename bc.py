@@ -474,7 +474,12 @@ class Run:
     Checkpoints are taken at the end of a step and, in an online phase stepped by `after_env_step`, only at an
     episode boundary (with the env's generators), so a resumed run repeats the uninterrupted one exactly. Used as
     `with run:`; Ctrl-C or SIGTERM is honoured at the end of a step: the last such state is saved and
-    KeyboardInterrupt raised. A run ends with `finish()`; final.json is written last, after everything else."""
+    KeyboardInterrupt raised. Exact on CPU with a fixed thread count while the online steps fit in the buffer
+    (--buffer-size; resuming after the buffer wrapped reloads the same rows at other positions). A run ends with
+    `finish()`, which writes final.json after the last checkpoint (a resume of a run killed in between writes it).
+
+    Raises:
+        ArgumentError: `ckpt` was written by an older version of the script (the missing entries named)."""
 
     def __init__(self, path: Path, args: Args, ckpt: dict | None, agent, phases: dict[str, int],
                  gen: torch.Generator, buffer=None, env=None):
@@ -501,6 +506,8 @@ class Run:
                     rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)
                             if float(r.get("charts/global_step") or 0) <= self.global_step()]
         self.finished = "eval/success_rate" in self.final
+        if self.finished and not (path / "final.json").is_file():  # killed between its last save and final.json
+            self.write_final()
         self.first_step = self.global_step()
         self.logger = None if self.finished else Logger(path, args, rows)
 
@@ -519,7 +526,11 @@ class Run:
                         disable=None if self.args.progress else True)
         self.stop, self.tick = stop_on_signals(), (time.time(), self.first_step)
         if self.first_step == 0 and sum(n for phase, n in self.phases.items() if phase != "env_step") > 0:
-            self.evaluate("offline_step", 0)  # the policy before any training
+            try:
+                self.evaluate("offline_step", 0)  # the policy before any training
+            except BaseException:  # `with` calls no __exit__ when __enter__ fails: restore handlers, close here
+                self.__exit__(*sys.exc_info())
+                raise
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
@@ -536,8 +547,6 @@ class Run:
             self.logger.close()
             if self.env is not None:
                 self.env.close()
-        if kind is None and "eval/success_rate" in self.final:
-            (self.path / "final.json").write_text(json.dumps(self.result(), indent=2))
 
     def log(self, row: dict, step: int | None = None) -> None:
         """Logs one row (metrics.csv, W&B) at `step`, by default the global step."""
@@ -650,6 +659,14 @@ class Run:
         self.final.update({"charts/SPS": (self.global_step() - self.first_step) / (time.time() - self.start),
                            "wall_time_s": self.elapsed()})
         self.save(self.snapshot())
+        self.write_final()
+
+    def write_final(self) -> None:
+        """final.json, atomically, after the last checkpoint: a directory holds a finished run exactly when it
+        has one."""
+        tmp = self.path / "final.json.tmp"
+        tmp.write_text(json.dumps(self.result(), indent=2))
+        os.replace(tmp, self.path / "final.json")
 
 
 def main() -> None:

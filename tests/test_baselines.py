@@ -339,3 +339,26 @@ def test_offline_batch_size_defaults_to_the_batch_size_in_sac_fd_and_awr(tmp_pat
                            critic_steps=5, offline_batch_size=offline_batch_size,
                            run_dir=str(tmp_path / f"awr{offline}"), **tiny))
         assert sizes[:15] == [offline] * 15 and set(sizes[15:]) == {32}
+
+
+def test_a_run_killed_before_its_final_json_writes_it_when_resumed(tmp_path, small_pen_binary):
+    """final.json comes right after the last checkpoint; a run killed in between (its checkpoint already holds the
+    final result) writes it when resumed instead of staying unfinished forever."""
+    _, path = small_pen_binary
+    final = bc.train(bc.Args(env_id="pen-binary", dataset=str(path), offline_steps=10, eval_episodes=1,
+                             hidden_dims=(16,), run_dir=str(tmp_path), wandb_mode="disabled", progress=False))
+    run = Path(final["run_dir"])
+    written = (run / "final.json").read_text()
+    (run / "final.json").unlink()
+    again = bc.train(bc.Args(checkpoint=str(run / "checkpoint.pt"), progress=False))
+    assert (run / "final.json").read_text() == written and again == final
+
+
+def test_a_failing_first_evaluation_leaves_no_signal_handler_behind(tmp_path, small_pen_binary, monkeypatch):
+    _, path = small_pen_binary
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(bc, "evaluate_policy", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no eval")))
+    with pytest.raises(RuntimeError, match="no eval"):
+        bc.train(bc.Args(env_id="pen-binary", dataset=str(path), offline_steps=10, eval_episodes=1,
+                         hidden_dims=(16,), run_dir=str(tmp_path), wandb_mode="disabled", progress=False))
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -213,6 +213,10 @@ def test_milestone_table_reads_each_run_at_the_step_and_bc_at_its_final_policy()
     assert benchmark.at_step(runs[0], 100, "success_rate") == 0.5
     assert np.isnan(benchmark.at_step(runs[0], 200, "success_rate"))
     assert benchmark.at_step(runs[2], 200, "normalized_score") == 30
+    awr = {**run("awr", 0, [(False, 0.0, 0.0, 0), (False, 110.0, 0.4, 40), (False, 160.0, 0.6, 60)], 0.6),
+           "eval_every": 50}  # evaluates after the iteration that crosses each multiple
+    assert benchmark.at_step(awr, 100, "success_rate") == 0.4 and benchmark.at_step(awr, 150, "success_rate") == 0.6
+    assert np.isnan(benchmark.at_step(awr, 200, "success_rate"))
     lines = benchmark.milestone_table(runs, (100, 200), reps=200)
     rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[2:]]
     assert [(r[1], r[2], r[3], r[4].split()[0]) for r in rows] == [

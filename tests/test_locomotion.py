@@ -105,3 +105,12 @@ def test_awac_runs_on_a_locomotion_task_without_hand_task_settings(tiny_experts,
 
     config = json.loads((Path(final["run_dir"]) / "config.json").read_text())
     assert config["beta"] == 2.0 and config["value_from_mean"] is False  # the resolved values are recorded
+    import torch
+
+    ckpt = torch.load(Path(final["run_dir"]) / "checkpoint.pt", weights_only=True)
+    del ckpt["args"]["actor_hidden_dims"]  # as a version before the per-family settings wrote it: the actor had
+    old = tmp_path / "old" / "checkpoint.pt"  # --hidden-dims
+    old.parent.mkdir()
+    torch.save(ckpt, old)
+    again = awac.train(awac.Args(checkpoint=str(old), eval_only=True, progress=False))
+    assert again["eval/return_mean"] == final["eval/return_mean"]

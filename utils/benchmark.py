@@ -57,7 +57,8 @@ BUDGETS: dict[str, list[str]] = {
     "paper-door": ["--offline-steps", "25000", "--online-steps", "300000", "--eval-every", "10000",
                    "--eval-episodes", "50", "--save-every", "10000", "--bc-pretrain-steps", "25000"],
     # The locomotion tasks (HalfCheetah-v5, Walker2d-v5, Ant-v5) at a budget that fits: 25K offline updates and
-    # 100K environment steps at batch 256 (the paper: 500K+ steps at batch 1024).
+    # 100K environment steps, online batch 256 (AWAC's offline batch stays rlkit's 128; the paper: 500K+ steps at
+    # batch 1024). Their datasets need the SAC experts of utils/experts.py (README, "Locomotion").
     "locomotion": ["--offline-steps", "25000", "--online-steps", "100000", "--batch-size", "256", "--eval-every",
                    "5000", "--eval-episodes", "10", "--save-every", "25000"],
 }
@@ -254,18 +255,20 @@ def load_run(run_dir: Path) -> dict:
                 curve.append((offline, step, float(row["eval/success_rate"]), float(row["eval/normalized_score"])))
     algo = run_dir.name.split("__")[1] if run_dir.name.count("__") >= 2 else Path(config.get("run_dir", "?")).name
     return {"dir": run_dir, "algo": algo, "env_id": config["env_id"], "seed": config["seed"],
-            "offline_steps": config.get("offline_steps", 0) + bc_steps, "final": final, "curve": curve,
+            "offline_steps": config.get("offline_steps", 0) + bc_steps, "eval_every": config.get("eval_every", 1),
+            "final": final, "curve": curve,
             "q_curve": q_curve}
 
 
 def at_step(run: dict, step: int, metric: str) -> float:
-    """A run's evaluation `metric` at online environment step `step` (NaN if it never got there). A run without an
-    online phase (BC) has the same value at every step: its final one."""
+    """A run's evaluation `metric` at online environment step `step`: the first evaluation in [step, step +
+    eval_every) (AWR evaluates after the iteration that crosses a multiple, e.g. at 101,200 for 100,000), NaN if
+    the run never got there. A run without an online phase (BC) has the same value at every step: its final one."""
     online = [c for c in run["curve"] if not c[0]]
     if not online:
         return run["final"].get(f"eval/{metric}", np.nan)
-    found = [c[2 if metric == "success_rate" else 3] for c in online if c[1] == step]
-    return found[-1] if found else np.nan
+    found = [c[2 if metric == "success_rate" else 3] for c in online if step <= c[1] < step + run.get("eval_every", 1)]
+    return found[0] if found else np.nan
 
 
 def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000) -> list[str]:
@@ -376,8 +379,8 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
         ax.set(title=task, xlabel="environment steps (offline updates before 0)")
         if curve == "curve" and column == 2:
             ax.set_ylim(-0.02, 1.08)
-        ax.set_ylabel({2: "success rate (evaluation)", 3: "normalized score (D4RL)"}.get(column, "mean Q on "
-                                                                                        "training batches"))
+        ax.set_ylabel("mean Q on training batches" if curve != "curve" else
+                      "success rate (evaluation)" if column == 2 else "normalized score (D4RL)")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve

@@ -70,7 +70,8 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How a named dataset is made: `kind` is human | expert | bc | binary; `env_id` a `utils.envs` hand task;
+    """How a named dataset is made: `kind` is human | expert | bc | binary (the prior data: demonstrations + BC
+    episodes); `env_id` a `utils.envs` hand task or a locomotion id of `LOCOMOTION`;
     `demos` the dataset a BC policy is trained on (bc, binary); `episodes` the number of generated episodes;
     `bc_steps` the BC training updates."""
 
@@ -780,8 +781,9 @@ def load_cached(name: str, seed: int = 0, cache_dir: str | Path | None = None, p
             raise DatasetError(f"dataset {name!r} is not made from an expert policy (its demonstrations are human), "
                                f"so --expert-policy does not apply: build {task}-expert with it, or drop it")
         if not Path(expert_policy).expanduser().is_file():
-            raise DatasetError(f"expert policy file {expert_policy} does not exist: pass the path of a DAPG policy "
-                               f".npz (format of {ASSETS}/<task>-dapg-expert-policy.npz)")
+            kind = ("a SAC expert .npz of `python -m utils.experts export`" if _task_of(name) in LOCOMOTION else
+                    f"a DAPG policy .npz (format of {ASSETS}/<task>-dapg-expert-policy.npz)")
+            raise DatasetError(f"expert policy file {expert_policy} does not exist: pass the path of {kind}")
         sha = sha256_of(Path(expert_policy).expanduser())
 
     def cached() -> dict[str, Any] | None:

@@ -197,9 +197,11 @@ def check_rendering(env_id: str) -> None:
                        "requirements.txt") from None
     try:
         env = make_env(env_id, render_mode="rgb_array")
-        env.reset(seed=0)
-        frame = env.render()
-        env.close()
+        try:
+            env.reset(seed=0)
+            frame = env.render()
+        finally:
+            env.close()
     except EnvError:
         raise
     except Exception as e:  # GLFW without a display, EGL or OSMesa libraries missing, ...: each says it differently
@@ -215,10 +217,10 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: 
              video: str | Path | None = None) -> dict[str, float]:
     """Runs `policy` for `episodes` full episodes on a fresh env and summarizes them.
 
-    Episode i is reset with seed `seed + i`, on an env of its own, so evaluation never disturbs a training env's
-    random state and is repeatable. Algorithms pass the deterministic (mean) action as `policy`. With `video`, the
-    first episode is also rendered (the env's default camera, RGB) and written there as an mp4 at the env's frame
-    rate; rendering reads the simulation and never changes it, so the numbers are the same with or without.
+    Episode i is reset with seed `seed + i`, on an env separate from any training env, so evaluation never disturbs
+    a training env's random state and is repeatable. Algorithms pass the deterministic (mean) action as `policy`.
+    With `video`, the first episode is also rendered (the env's default camera, RGB) and written there as an mp4 at
+    the env's frame rate; rendering reads the simulation and never changes it, so the numbers are the same.
 
     Args:
         policy: maps one observation, float32 array (obs_dim,), to one action (act_dim,).
@@ -235,17 +237,23 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     env = make_env(env_id, render_mode="rgb_array" if video is not None else None)
-    returns, lengths, successes, frames = [], [], [], []
+    writer = None
+    if video is not None:  # frames go to the encoder as they come: a 1,000-step episode never sits in memory
+        import imageio
+
+        Path(video).parent.mkdir(parents=True, exist_ok=True)
+        writer = imageio.get_writer(video, fps=env.metadata.get("render_fps", 30), macro_block_size=1)
+    returns, lengths, successes = [], [], []
     has_success = True
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
         done, ep_return, ep_len, goal_steps = False, 0.0, 0, 0
-        if video is not None and i == 0:
-            frames.append(env.render())
+        if writer is not None and i == 0:
+            writer.append_data(env.render())
         while not done:
             obs, reward, terminated, truncated, info = env.step(policy(obs.astype(np.float32)))
-            if video is not None and i == 0:
-                frames.append(env.render())
+            if writer is not None and i == 0:
+                writer.append_data(env.render())
             done = terminated or truncated
             ep_return += float(reward)
             ep_len += 1
@@ -256,11 +264,8 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: 
         returns.append(ep_return)
         lengths.append(ep_len)
         successes.append(is_success(goal_steps, env_id))
-    if video is not None:
-        import imageio
-
-        Path(video).parent.mkdir(parents=True, exist_ok=True)
-        imageio.mimwrite(video, frames, fps=env.metadata.get("render_fps", 30), macro_block_size=1)
+        if writer is not None and i == 0:
+            writer.close()
     env.close()
     return_mean = float(np.mean(returns))
     return {

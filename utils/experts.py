@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def command_of(args: dict) -> str:
     for name, value in args.items():
         if name in ("checkpoint", "eval_only", "progress") or getattr(default, name, None) == value or value is None:
             continue
+        if isinstance(value, str):  # the trainer's home directory stays out of a shipped file
+            value = value.replace(str(Path.home()), "~")
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             words.append(flag if value else "--no-" + flag[2:])
@@ -61,6 +64,8 @@ def export(checkpoint: str | Path, task: str, out_dir: Path = LOCOMOTION_ASSETS,
 
     if task not in LOCOMOTION:
         raise DatasetError(f"unknown locomotion task {task!r}: use one of {sorted(LOCOMOTION)}")
+    if not Path(checkpoint).is_file():
+        raise DatasetError(f"{checkpoint}: no such file (give the checkpoint.pt of a sac_fd.py run)")
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("script") != "sac_fd.py":
         raise DatasetError(f"{checkpoint} is not a checkpoint of sac_fd.py (train the expert with sac_fd.py)")
@@ -78,20 +83,22 @@ def export(checkpoint: str | Path, task: str, out_dir: Path = LOCOMOTION_ASSETS,
                   "env_steps": int(ckpt["counters"]["env_step"]), "seed": ckpt["args"]["seed"],
                   "wall_time_h": round(ckpt["elapsed_s"] / 3600, 2), "checkpoint_sha256": sha256_of(checkpoint)}
     path = out_dir / f"{task}-sac-expert.npz"
+    tmp = out_dir / f".{task}-sac-expert.tmp.npz"  # the shipped file and its checksum change only together, at the end
     out_dir.mkdir(parents=True, exist_ok=True)
     lo, hi = sac_fd.TanhGaussianActor.LOG_STD_MIN, sac_fd.TanhGaussianActor.LOG_STD_MAX
 
     def write(meta: dict) -> None:
-        with open(path, "wb") as f:
+        with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays, log_std_min=np.float32(lo), log_std_max=np.float32(hi),
                                 metadata=json.dumps(meta))
 
     write(provenance)
-    result = evaluate(SACExpert(path, LOCOMOTION[task]).mean, LOCOMOTION[task], episodes, seed=0)
+    result = evaluate(SACExpert(tmp, LOCOMOTION[task]).mean, LOCOMOTION[task], episodes, seed=0)
     provenance.update(eval_episodes=episodes, return_mean=round(result["return_mean"], 1),
                       return_std=round(result["return_std"], 1),
                       normalized_score=round(result["normalized_score"], 1))
     write(provenance)
+    os.replace(tmp, path)
     sums = {**shipped_files(out_dir), path.name: sha256_of(path)}
     (out_dir / "SHA256SUMS").write_text("".join(f"{sha}  {name}\n" for name, sha in sorted(sums.items())))
     return provenance

@@ -129,12 +129,14 @@ def update_table(a: argparse.Namespace, obs_dim: int, act_dim: int, q_max: float
                 if name == "CORL":
                     agents[name] = CorlUpdate(corl, obs_dim, act_dim, a.hidden_dims, a.device)
                 elif name == "before":
-                    args = before.Args(batch_size=batch, hidden_dims=tuple(a.hidden_dims), device=a.device)
+                    args = before.Args(env_id=a.env_id, batch_size=batch, hidden_dims=tuple(a.hidden_dims),
+                                       device=a.device)
                     agents[name] = (before.AWAC(obs_dim, act_dim, args, q_max) if a.algo == "awac"
                                     else before.SAC(obs_dim, act_dim, args))
                 else:
-                    args = module.Args(batch_size=batch, hidden_dims=tuple(a.hidden_dims), device=a.device,
-                                       precision="bf16" if "bf16" in name else "fp32", compile="compile" in name)
+                    args = module.Args(env_id=a.env_id, batch_size=batch, hidden_dims=tuple(a.hidden_dims),
+                                       device=a.device, precision="bf16" if "bf16" in name else "fp32",
+                                       compile="compile" in name)
                     agents[name] = (module.AWAC(obs_dim, act_dim, args, q_max) if a.algo == "awac"
                                     else module.SAC(obs_dim, act_dim, args))
                 t = time.perf_counter()
@@ -161,9 +163,9 @@ def update_table(a: argparse.Namespace, obs_dim: int, act_dim: int, q_max: float
 
 def process_table(a: argparse.Namespace) -> dict:
     """Prints table 2 row by row; returns {(threads, variant, phase): steps/s}."""
-    from utils.datasets import load_dataset
+    from utils.datasets import default_dataset, load_dataset
 
-    load_dataset(a.env_id, env_id=a.env_id, progress=False)  # build and cache it first: not part of any timing
+    load_dataset(default_dataset(a.env_id), env_id=a.env_id, progress=False)  # cached first: not part of a timing
     n1, n2 = a.process_steps
     print(f"\n### Whole `python {a.algo}.py` processes: {a.env_id}, its default dataset, batch {a.process_batch}, "
           f"hidden {a.hidden_dims}; steps/s = ({n2} - {n1}) steps / difference of two runs' wall times\n")
@@ -187,8 +189,9 @@ def process_table(a: argparse.Namespace) -> dict:
                                "--save-every", str(10**9),
                                "--log-every", str(10**9), "--wandb-mode", "disabled", "--no-progress",
                                "--run-dir", tmp, "--run-name", f"{threads}-{variant}-{phase}-{steps}"]
-                        if variant != "before":
-                            cmd += ["--precision", "bf16" if "bf16" in variant else "fp32"]
+                        if variant != "before":  # older revisions have one batch size for both phases
+                            cmd += ["--precision", "bf16" if "bf16" in variant else "fp32",
+                                    "--offline-batch-size", str(a.process_batch)]
                         if "compile" in variant:
                             cmd.append("--compile")
                         t = time.perf_counter()
