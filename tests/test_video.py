@@ -35,9 +35,9 @@ def test_a_recorded_evaluation_decodes_and_has_the_same_numbers(tmp_path):
 
 
 def test_runs_record_each_evaluation_and_eval_only_records_a_checkpoint(tmp_path):
-    """On Walker2d (a MuJoCo task; an untrained walker falls within tens of steps, so videos stay short)."""
-    path = save_dataset(random_rollout_dataset("Walker2d-v5", episodes=3, seed=0), tmp_path / "walker.npz")
-    common = dict(env_id="Walker2d-v5", dataset=str(path), hidden_dims=(16, 16), eval_episodes=1, threads=1,
+    """On InvertedPendulum (a MuJoCo task whose untrained pole falls within steps, so videos stay short)."""
+    path = save_dataset(random_rollout_dataset("InvertedPendulum-v5", episodes=10, seed=0), tmp_path / "pole.npz")
+    common = dict(env_id="InvertedPendulum-v5", dataset=str(path), hidden_dims=(16, 16), eval_episodes=1, threads=1,
                   wandb_mode="disabled", progress=False, run_dir=str(tmp_path))
     final = awac.train(awac.Args(offline_steps=10, online_steps=20, batch_size=16, offline_batch_size=16,
                                  actor_hidden_dims=(16, 16), eval_every=20, run_name="awac", capture_video=True,
@@ -52,9 +52,8 @@ def test_runs_record_each_evaluation_and_eval_only_records_a_checkpoint(tmp_path
                                  progress=False))
     assert again["eval/return_mean"] == final["eval/return_mean"]
     assert frames_of(run / "videos" / "eval-only-checkpoint.mp4").shape[0] == int(lengths[-1]) + 1
-    bc_final = bc.train(bc.Args(offline_steps=10, eval_every=100, run_name="bc", capture_video=True, **common))
-    assert sorted(p.name for p in (Path(bc_final["run_dir"]) / "videos").iterdir()) == [
-        "offline-0000000.mp4", "offline-0000010.mp4"]
+    bc_final = bc.train(bc.Args(offline_steps=0, run_name="bc", capture_video=True, **common))  # its final eval
+    assert [p.name for p in (Path(bc_final["run_dir"]) / "videos").iterdir()] == ["offline-0000000.mp4"]
 
 
 @pytest.mark.parametrize("backend", ["osmesa", None])
@@ -76,7 +75,7 @@ def test_capture_video_without_rendering_fails_at_start_naming_mujoco_gl(tmp_pat
 def test_videos_go_to_wandb_as_eval_video(tmp_path):
     """With W&B on (offline here), a recorded evaluation is logged as eval/video, an mp4 in the run's media."""
     video = tmp_path / "v.mp4"
-    evaluate(lambda obs: np.zeros(24), "pen-binary", 1, seed=0, video=video)
+    iio.imwrite(video, np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8), fps=10)
     logger = awac.Logger(tmp_path, awac.Args(wandb_mode="offline", wandb_project="test"))
     logger.log({"eval/return_mean": -100.0}, 5)
     logger.log_video(video, 5)
