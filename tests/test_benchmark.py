@@ -245,3 +245,14 @@ def test_tasks_without_success_info_are_reported_and_plotted_by_score(tmp_path):
     assert "| Walker2d-v5 | awac | 2 | n/a | n/a | n/a | 20.00 [20.00, 20.00] | 50.00 [40.00, 60.00] |" in summary
     assert "| Walker2d-v5 | awac | 100 | 2 | n/a | n/a | 50.00 [40.00, 60.00] |" in summary
     assert png_size(tmp_path / "out" / "curves.png")[0] > 0
+
+
+def test_hand_and_locomotion_tasks_are_not_averaged_together():
+    def run(env_id, seed, score):
+        return {"algo": "awac", "env_id": env_id, "seed": seed,
+                "final": {f"{p}{m}": score / 100 if m == "success_rate" else score
+                          for p in ("offline/eval/", "eval/") for m in benchmark.METRICS}}
+    runs = [run(t, s, 10.0 * s) for t in ("pen-binary", "door-binary", "Walker2d-v5") for s in (0, 1)]
+    rows = {r["task"]: r for r in benchmark.summarize(runs, reps=100)}
+    assert sorted(rows) == ["Walker2d-v5", "all hand tasks", "door-binary", "pen-binary"]
+    assert rows["all hand tasks"]["runs"] == 4

@@ -311,19 +311,31 @@ def interval(scores: dict[str, np.ndarray], reps: int) -> tuple[dict, dict]:
 
 def summarize(runs: list[dict], reps: int = 2000) -> list[dict]:
     """One row per (task, algorithm) and per algorithm over all tasks (tasks with the same seeds only), with the
-    point estimates and CIs of mean and IQM for success rate and normalized score, offline and at the end."""
+    point estimates and CIs of mean and IQM for success rate and normalized score, offline and at the end. Hand and
+    locomotion tasks score on different scales: a grid with both gets "all hand tasks" and "all other tasks" rows
+    instead of one "all tasks" row."""
+    from utils.envs import HAND_TASKS
+
     rows, tasks = [], sorted({r["env_id"] for r in runs})
     algos = list(dict.fromkeys(r["algo"] for r in runs))
-    for scope in [*tasks, "all tasks"] if len(tasks) > 1 else tasks:
+    families: dict[str, list[str]] = {}
+    for task in tasks:
+        families.setdefault("all hand tasks" if task in HAND_TASKS else "all other tasks", []).append(task)
+    scopes = {t: [t] for t in tasks}
+    if len(families) == 1 and len(tasks) > 1:
+        scopes["all tasks"] = tasks
+    elif len(families) > 1:
+        scopes.update({name: members for name, members in families.items() if len(members) > 1})
+    for scope, members in scopes.items():
         for algo in algos:
-            mine = [r for r in runs if r["algo"] == algo and scope in (r["env_id"], "all tasks")]
+            mine = [r for r in runs if r["algo"] == algo and r["env_id"] in members]
             if not mine:
                 continue
             row = {"task": scope, "algorithm": algo, "runs": len(mine)}
             for phase, prefix in (("offline", "offline/eval/"), ("end", "eval/")):
                 for metric in METRICS:
                     by_task = [[r["final"].get(prefix + metric, np.nan) for r in mine if r["env_id"] == t]
-                               for t in tasks if any(r["env_id"] == t for r in mine)]
+                               for t in members if any(r["env_id"] == t for r in mine)]
                     n = min(len(v) for v in by_task)
                     scores = np.array([v[:n] for v in by_task]).T  # (seeds, tasks)
                     point, ci = interval({algo: scores}, reps)
