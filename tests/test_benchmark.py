@@ -225,6 +225,24 @@ def test_milestone_table_reads_each_run_at_the_step_and_bc_at_its_final_policy()
         ("bc (no online phase: its final policy)", "200", "1", "0.30")]
 
 
+def test_milestone_window_averages_the_last_evaluations_up_to_each_step():
+    """--window: the mean of a run's evaluations in the last `window` steps up to the milestone (AWR's, which land
+    just after each multiple, included), NaN for a run that never reached the milestone."""
+    curve = [(True, 0.0, 0.0, 0.0)] + [(False, float(s), s / 100, s) for s in range(0, 101, 10)]
+    run = {"algo": "awac", "env_id": "door-binary", "seed": 0, "curve": curve, "eval_every": 10,
+           "final": {"eval/success_rate": 1.0, "eval/normalized_score": 100}}
+    assert benchmark.at_step(run, 100, "success_rate", window=30) == np.mean([0.8, 0.9, 1.0])
+    assert benchmark.at_step(run, 50, "normalized_score", window=20) == np.mean([40, 50])
+    assert benchmark.at_step(run, 50, "success_rate", window=0) == 0.5
+    assert np.isnan(benchmark.at_step(run, 110, "success_rate", window=30))
+    awr = {**run, "curve": [(False, s + 2.0, s / 100, s) for s in range(0, 101, 10)]}
+    assert benchmark.at_step(awr, 100, "success_rate", window=20) == np.mean([0.9, 1.0])
+    lines = benchmark.milestone_table([run, {**run, "seed": 1}], (100,), reps=100, window=30)
+    assert lines[0].endswith("| success, last 30 (mean [95% CI]) | score, last 30 (mean [95% CI]) |")
+    cells = [c.strip() for c in lines[2].split("|")[1:-1]]
+    assert len(cells) == len(lines[0].split("|")) - 2 and cells[4].startswith("1.00") and cells[7].startswith("0.90")
+
+
 def test_tasks_without_success_info_are_reported_and_plotted_by_score(tmp_path):
     """Locomotion evaluations have no success rate (NaN): the tables say n/a there and give the D4RL score, and
     the curves plot the score."""

@@ -65,6 +65,8 @@ BUDGETS: dict[str, list[str]] = {
 METRICS = ("success_rate", "normalized_score")
 # Environment steps at which summary.md also reports each method (besides after the offline phase and at the end).
 MILESTONES: dict[str, tuple[int, ...]] = {"paper-door": (100_000, 200_000, 300_000)}
+# ... and also averaged over the evaluations of this many steps up to each milestone (5 evaluations of 50 episodes).
+WINDOWS: dict[str, int] = {"paper-door": 50_000}
 
 
 def algo_flags(algo: str) -> set[str]:
@@ -260,37 +262,48 @@ def load_run(run_dir: Path) -> dict:
             "q_curve": q_curve}
 
 
-def at_step(run: dict, step: int, metric: str) -> float:
+def at_step(run: dict, step: int, metric: str, window: int = 0) -> float:
     """A run's evaluation `metric` at online environment step `step`: the first evaluation in [step, step +
     eval_every) (AWR evaluates after the iteration that crosses a multiple, e.g. at 101,200 for 100,000), NaN if
-    the run never got there. A run without an online phase (BC) has the same value at every step: its final one."""
+    the run never got there. With `window`, the mean of its evaluations in [step - window + eval_every, step +
+    eval_every) instead, the last window // eval_every of them up to `step`: one evaluation of 50 episodes swings
+    by +-0.07 from sampling alone, and a policy's success rate moves more than that between evaluations. A run
+    without an online phase (BC) has the same value at every step: its final one."""
     online = [c for c in run["curve"] if not c[0]]
     if not online:
         return run["final"].get(f"eval/{metric}", np.nan)
-    found = [c[2 if metric == "success_rate" else 3] for c in online if step <= c[1] < step + run.get("eval_every", 1)]
-    return found[0] if found else np.nan
+    every, column = run.get("eval_every", 1), 2 if metric == "success_rate" else 3
+    if not any(step <= c[1] < step + every for c in online):
+        return np.nan
+    found = [c[column] for c in online if step - (window - every if window else 0) <= c[1] < step + every]
+    return float(np.mean(found)) if window else found[0]
 
 
-def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000) -> list[str]:
+def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000, window: int = 0) -> list[str]:
     """Markdown rows: per task and algorithm, success rate and normalized score at each of `steps` (mean and IQM
-    over the seeds that reached it, with rliable's 95% stratified-bootstrap CIs)."""
+    over the seeds that reached it, with rliable's 95% stratified-bootstrap CIs); with `window`, also their mean
+    over the evaluations of the last `window` steps (see `at_step`)."""
+    last = f"last {window // 1000:g}K" if window % 1000 == 0 else f"last {window:,}"
+    extra = f" success, {last} (mean [95% CI]) | score, {last} (mean [95% CI]) |" if window else ""
     lines = ["| task | algorithm | env steps | runs | success (mean [95% CI]) | success (IQM [95% CI]) | "
-             "score (mean [95% CI]) |", "|---|---|---|---|---|---|---|"]
+             "score (mean [95% CI]) |" + extra, "|---|---|---|---|---|---|---|" + "---|" * 2 * bool(window)]
     for task in sorted({r["env_id"] for r in runs}):
         for algo in dict.fromkeys(r["algo"] for r in runs):
             mine = [r for r in runs if r["env_id"] == task and r["algo"] == algo]
             for step in steps:
                 cells, n = [], 0
-                for metric in METRICS:  # a task without success info (locomotion) has scores only
-                    x = np.array([at_step(r, step, metric) for r in mine])
-                    x = x[~np.isnan(x)]
-                    if len(x) == 0:
-                        cells += ["n/a"] * (2 if metric == "success_rate" else 1)
-                        continue
-                    n = len(x)
-                    (mean, iqm), ((mlo, ilo), (mhi, ihi)) = (v[algo] for v in interval({algo: x[:, None]}, reps))
-                    cells += [f"{mean:.2f} [{mlo:.2f}, {mhi:.2f}]"] + ([f"{iqm:.2f} [{ilo:.2f}, {ihi:.2f}]"]
-                                                                       if metric == "success_rate" else [])
+                for width in (0, window) if window else (0,):
+                    for metric in METRICS:  # a task without success info (locomotion) has scores only
+                        x = np.array([at_step(r, step, metric, width) for r in mine])
+                        x = x[~np.isnan(x)]
+                        iqm_column = metric == "success_rate" and not width
+                        if len(x) == 0:
+                            cells += ["n/a"] * (2 if iqm_column else 1)
+                            continue
+                        n = len(x)
+                        (mean, iqm), ((mlo, ilo), (mhi, ihi)) = (v[algo] for v in interval({algo: x[:, None]}, reps))
+                        cells += [f"{mean:.2f} [{mlo:.2f}, {mhi:.2f}]"] + ([f"{iqm:.2f} [{ilo:.2f}, {ihi:.2f}]"]
+                                                                           if iqm_column else [])
                 if n:
                     note = " (no online phase: its final policy)" if not any(not c[0] for r in mine
                                                                                for c in r["curve"]) else ""
@@ -401,10 +414,11 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
     plt.close(fig)
 
 
-def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None, at: tuple[int, ...] = ()
-           ) -> list[dict]:
+def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None, at: tuple[int, ...] = (),
+           window: int = 0) -> list[dict]:
     """Writes summary.md, summary.csv, curves.png (and runs.csv) in `out` from finished run directories; with `at`,
-    summary.md also has each method's results at those online environment steps."""
+    summary.md also has each method's results at those online environment steps (and, with `window`, averaged over
+    the evaluations of the last `window` steps up to each)."""
     out.mkdir(parents=True, exist_ok=True)
     finished = [load_run(d) for d in run_dirs if (d / "final.json").is_file()]
     if not finished:
@@ -425,7 +439,7 @@ def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None, a
                      .replace("nan [nan, nan]", "n/a"))
     if at:
         lines += ["", f"At {', '.join(f'{x:,}' for x in at)} online environment steps:", "",
-                  *milestone_table(finished, at)]
+                  *milestone_table(finished, at, window=window)]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     plot_curves(finished, out / "curves.png")
     if any(r["q_curve"] for r in finished):
@@ -454,9 +468,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         p.add_argument("run_dirs", nargs="+", type=Path)
         p.add_argument("--out", type=Path, default=None, help="output directory (default: the runs' parent's parent)")
         p.add_argument("--at", nargs="+", type=int, default=(), help="also report at these online env steps")
+        p.add_argument("--window", type=int, default=0, help="with --at, also average each run's evaluations over "
+                       "this many env steps up to each of those steps")
         a = p.parse_args(argv[1:])
         out = a.out or a.run_dirs[0].resolve().parent.parent
-        rows = report(a.run_dirs, out, at=tuple(a.at))
+        rows = report(a.run_dirs, out, at=tuple(a.at), window=a.window)
         print((out / "summary.md").read_text())
         return rows
 
@@ -483,7 +499,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
           "at a time")
     launch(runs, a)
     failed = [r for r in runs if r.status == "failed"]
-    rows = report([r.run_dir for r in runs], out, runs, MILESTONES.get(a.budget, ()))
+    rows = report([r.run_dir for r in runs], out, runs, MILESTONES.get(a.budget, ()), WINDOWS.get(a.budget, 0))
     print((out / "summary.md").read_text())
     print(f"outputs in {out}: summary.md, summary.csv, curves.png, runs.csv")
     if failed:
