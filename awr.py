@@ -729,6 +729,8 @@ class Run:
                 buffer.add(**{k: v.cpu().numpy() for k, v in ckpt["online_data"].items()})
             torch.set_rng_state(ckpt["torch_rng"].cpu())
             gen.set_state(ckpt["batch_rng"].cpu())
+            if "eval/success_rate" in self.final and any(self.counters[p] < n for p, n in phases.items()):
+                self.extend()  # a finished run given more --online-steps
             if "eval/success_rate" not in self.final:  # rows logged after the checkpoint are about to be redone
                 with (path / "metrics.csv").open() as f:
                     rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)
@@ -738,6 +740,17 @@ class Run:
             self.write_final()
         self.first_step = self.global_step()
         self.logger = None if self.finished else Logger(path, args, rows)
+
+    def extend(self) -> None:
+        """Reopens a finished run whose budget grew: its final.json is kept as final-<global step>.json (never
+        overwritten), the end-of-run metrics are dropped (the offline ones stay), and the online phase goes on from
+        an episode reset with --seed (the last checkpoint need not be at an episode boundary): a continuation, not
+        the run that the longer budget would have made from the start."""
+        done = self.path / "final.json"
+        if not done.is_file():
+            self.write_final()
+        os.replace(done, self.path / f"final-{self.global_step()}.json")
+        self.final = {k: v for k, v in self.final.items() if k.startswith("offline/")}
 
     def global_step(self) -> int:
         return sum(self.counters[phase] for phase in self.phases)

@@ -354,6 +354,31 @@ def test_a_run_killed_before_its_final_json_writes_it_when_resumed(tmp_path, sma
     assert (run / "final.json").read_text() == written and again == final
 
 
+@pytest.mark.parametrize("script", [awac, sac_fd, awr])
+def test_a_finished_run_given_more_online_steps_goes_on_and_keeps_its_first_result(tmp_path, small_pen_binary,
+                                                                                   script):
+    """--online-steps on the checkpoint of a finished run extends it (README, "Resuming"): the run goes on to the new
+    budget with its offline result, and the first final.json stays as final-<global step>.json."""
+    _, path = small_pen_binary
+    extra = {sac_fd: dict(bc_pretrain_steps=0), awr: dict(samples_per_iter=40, critic_steps=5, actor_steps=5)}.get(
+        script, {})
+    first = script.train(script.Args(env_id="pen-binary", dataset=str(path), offline_steps=20, online_steps=80,
+                                     eval_every=1000, save_every=1000, batch_size=16, hidden_dims=(16, 16),
+                                     eval_episodes=1, run_dir=str(tmp_path), run_name="run", wandb_mode="disabled",
+                                     progress=False, threads=1, **extra))
+    run = Path(first["run_dir"])
+    more = script.train(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=200, progress=False))
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ckpt["counters"]["env_step"] >= 200 and json.loads((run / "final.json").read_text()) == more
+    kept = sorted(run.glob("final-*.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text()) == first
+    assert {k: v for k, v in more.items() if k.startswith("offline/")} == {
+        k: v for k, v in first.items() if k.startswith("offline/")}
+    assert max(float(r["charts/env_step"] or 0) for r in read_rows(run) if r.get("charts/env_step")) > 80
+    again = script.train(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=200, progress=False))
+    assert again == more and len(list(run.glob("final-*.json"))) == 1  # finished at 200: nothing more to do
+
+
 def test_a_failing_first_evaluation_leaves_no_signal_handler_behind(tmp_path, small_pen_binary, monkeypatch):
     _, path = small_pen_binary
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)

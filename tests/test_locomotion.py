@@ -1,6 +1,7 @@
 """The paper's locomotion setting: SAC experts exported from sac_fd.py runs, the expert/BC/awac datasets built from
 them, terminal vs timeout flags, default datasets and AWAC's per-family settings."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -39,6 +40,9 @@ def test_expert_export_and_the_paper_recipe_build_on_each_env(task, tiny_experts
         expert.act_dim,)
     with pytest.raises(DatasetError, match="is for observation/action dimensions"):
         ds.SACExpert(path, "Ant-v5" if task != "ant" else "HalfCheetah-v5")
+    if task == "halfcheetah":  # the same sizes as Walker2d's: refused by the task it records
+        with pytest.raises(DatasetError, match="was trained on 'HalfCheetah-v5', not 'Walker2d-v5'"):
+            ds.SACExpert(path, "Walker2d-v5")
 
     demos = ds.build_dataset(f"{task}-expert", episodes=2, cache_dir=tmp_path, progress=False, expert_policy=path)
     ds.save_dataset(demos, ds.cache_path(f"{task}-expert", 0, tmp_path))  # the prior build reuses these 2
@@ -79,6 +83,56 @@ def test_default_datasets_and_a_dataset_of_another_task_is_refused(tiny_experts,
         ds.validate(cheetah, "Walker2d-v5")
     with pytest.raises(DatasetError, match="observations of dimension 17 but environment 'Ant-v5' expects 105"):
         ds.validate(cheetah, "Ant-v5")
+
+
+def test_cached_data_of_an_earlier_shipped_expert_is_rebuilt(tiny_experts, tmp_path, monkeypatch):
+    """A new export replaces a shipped expert: datasets cached from the earlier one (and their components) are stale
+    and are rebuilt from the new one, never silently reused."""
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    name = "halfcheetah-sac-expert.npz"
+    monkeypatch.setattr(ds, "LOCOMOTION_ASSETS", assets)
+
+    def ship(weights_scale: float) -> str:
+        with np.load(tiny_experts / name) as f:
+            arrays = {k: f[k] * weights_scale if k.startswith("weight_") else f[k] for k in f.files}
+        np.savez(assets / name, **arrays)
+        (assets / "SHA256SUMS").write_text(f"{ds.sha256_of(assets / name)}  {name}\n")
+        return ds.sha256_of(assets / name)
+
+    first = ship(1.0)
+    monkeypatch.setitem(ds.DATASETS, "halfcheetah-expert", dataclasses.replace(ds.DATASETS["halfcheetah-expert"],
+                                                                               episodes=1))
+    data = ds.load_cached("halfcheetah-expert", cache_dir=tmp_path / "cache", progress=False)
+    assert data["metadata"]["expert_policy"] == {"path": f"shipped:{name}", "sha256": first}
+    second = ship(0.5)
+    again = ds.load_cached("halfcheetah-expert", cache_dir=tmp_path / "cache", progress=False)
+    assert again["metadata"]["expert_policy"]["sha256"] == second != first
+    assert not np.array_equal(again["actions"], data["actions"])
+
+
+def test_bc_policy_of_the_locomotion_recipe_ignores_inputs_constant_in_its_data():
+    """An Ant contact force that is 0 in every demonstration and not in a BC rollout must not move the BC policy's
+    actions (robust_obs); standardized inputs are clipped to [-10, 10]. The hand tasks' plain standardization is
+    what their datasets were built with, and it does react."""
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(500, 4)).astype(np.float32)
+    obs[:, 3] = 0.0  # never touched in the demonstrations
+    data = {"observations": obs, "actions": np.tanh(obs[:, :2] * 0.5).astype(np.float32)}
+    touched = obs[0].copy()
+    touched[3] = 50.0
+    far, farther = obs[0].copy(), obs[0].copy()
+    far[0], farther[0] = 1e3, 1e6
+
+    def means(robust: bool) -> list[np.ndarray]:  # a fresh policy per call: the same noise draw, so only means differ
+        return [ds.train_bc_policy(data, 50, seed=0, progress=False, robust_obs=robust)(o)
+                for o in (obs[0], touched, far, farther)]
+
+    base, moved, far1, far2 = means(robust=True)
+    np.testing.assert_array_equal(base, moved)
+    np.testing.assert_array_equal(far1, far2)  # clipped at 10 standard deviations
+    plain = means(robust=False)
+    assert not np.allclose(plain[0], plain[1])
 
 
 def test_awac_takes_each_task_familys_settings_unless_given():

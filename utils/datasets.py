@@ -209,6 +209,12 @@ class ExpertPolicy:
         return np.clip(self.mean(obs) + noise, -1.0, 1.0)
 
 
+def shipped_sha256(name: str) -> str | None:
+    """The sha256 that SHA256SUMS lists for the shipped expert file `name` (assets/adroit/ or assets/locomotion/),
+    None if it is not shipped."""
+    return shipped_files(ASSETS).get(name) or shipped_files(LOCOMOTION_ASSETS).get(name)
+
+
 def sha256_of(path: str | Path) -> str:
     """The hex sha256 of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -291,6 +297,9 @@ class SACExpert:
                 raise DatasetError(f"SAC expert {self.path} is for observation/action dimensions {self.obs_dim}/"
                                    f"{self.act_dim} but environment {env_id!r} has {expected[0]}/{expected[1]}: pass "
                                    f"an expert trained on {env_id!r}")
+            if self.metadata.get("env_id", env_id) != env_id:  # HalfCheetah and Walker2d are both 17/6
+                raise DatasetError(f"SAC expert {self.path} was trained on {self.metadata['env_id']!r}, not "
+                                   f"{env_id!r}: pass an expert trained on {env_id!r}")
 
     def _heads(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(obs, dtype=np.float64)
@@ -389,18 +398,31 @@ def replay_door_human(progress: bool = True) -> dict[str, Any]:
     return _pack(cols, {"env_id": "door-binary", "seed": 0})
 
 
-def train_bc_policy(data: dict[str, Any], steps: int, seed: int, progress: bool = True
+def train_bc_policy(data: dict[str, Any], steps: int, seed: int, progress: bool = True, robust_obs: bool = False
                     ) -> Callable[[np.ndarray], np.ndarray]:
     """Fits a Gaussian policy (2x256 ReLU MLP on standardized observations, tanh mean, state-independent log-std)
     to the dataset's (observation, action) pairs by maximum likelihood: Adam, lr 1e-3, batch 256, `steps` updates.
     Returns a sampler obs (obs_dim,) -> action (act_dim,) that draws from the fitted Gaussian with its own
-    generator seeded by `seed`."""
+    generator seeded by `seed`.
+
+    `robust_obs` (the locomotion tasks) zeroes the inputs that are constant in the data and clips the standardized
+    observation to [-10, 10]. Ant-v5's contact forces of bodies that never touch the ground in 15 expert episodes
+    are constant there; once a BC rollout makes one touch, (x - mean) / (0 + 1e-3) would reach the untrained
+    weights of that input at a thousand times their scale and saturate every action. The hand tasks keep the plain
+    standardization their shipped results were built with."""
     import torch  # only dataset building needs torch here
 
     gen = torch.Generator().manual_seed(seed)
     obs = torch.as_tensor(data["observations"])
     act = torch.as_tensor(data["actions"])
     obs_mean, obs_std = obs.mean(0), obs.std(0) + 1e-3
+    if robust_obs:
+        obs_std = torch.where(obs.std(0) > 1e-6, obs_std, torch.inf)  # constant inputs become 0
+
+    def standardize(x: torch.Tensor) -> torch.Tensor:
+        z = (x - obs_mean) / obs_std
+        return z.clamp(-10.0, 10.0) if robust_obs else z
+
     obs_dim, act_dim = obs.shape[1], act.shape[1]
     torch.manual_seed(seed)
     net = torch.nn.Sequential(torch.nn.Linear(obs_dim, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
@@ -409,7 +431,7 @@ def train_bc_policy(data: dict[str, Any], steps: int, seed: int, progress: bool 
     opt = torch.optim.Adam([*net.parameters(), log_std], lr=1e-3)
     for _ in tqdm(range(steps), desc="train BC policy", disable=None if progress else True, leave=False):
         idx = torch.randint(len(obs), (256,), generator=gen)
-        mean = torch.tanh(net((obs[idx] - obs_mean) / obs_std))
+        mean = torch.tanh(net(standardize(obs[idx])))
         dist = torch.distributions.Normal(mean, log_std.clamp(-5, 0).exp())
         loss = -dist.log_prob(act[idx]).sum(-1).mean()
         opt.zero_grad()
@@ -420,7 +442,7 @@ def train_bc_policy(data: dict[str, Any], steps: int, seed: int, progress: bool 
 
     @torch.inference_mode()
     def policy(o: np.ndarray) -> np.ndarray:
-        x = (torch.as_tensor(o, dtype=torch.float32) - obs_mean) / obs_std
+        x = standardize(torch.as_tensor(o, dtype=torch.float32))
         return torch.tanh(net(x)).numpy() + std * rng.standard_normal(act_dim)
 
     return policy
@@ -482,7 +504,8 @@ def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_step
         recipe = "DAPG expert policy, action = mean + exp(log_std) * N(0, I), clipped to [-1, 1]"
     elif spec.kind == "bc":
         demos = _load_component(spec.demos, **component)
-        policy = train_bc_policy(demos, spec.bc_steps if bc_steps is None else bc_steps, seed, progress)
+        policy = train_bc_policy(demos, spec.bc_steps if bc_steps is None else bc_steps, seed, progress,
+                                 robust_obs=task in LOCOMOTION)
         # Offset the reset seeds so BC episodes never start where the demonstrations did.
         data = rollout(policy, spec.env_id, n, seed + 100_000, f"BC {name}", progress)
         recipe = f"Gaussian BC policy fitted to {spec.demos}, actions sampled and clipped to the action space"
@@ -791,6 +814,11 @@ def load_cached(name: str, seed: int = 0, cache_dir: str | Path | None = None, p
             return None
         data = read_file(path)
         recorded = (data["metadata"].get("expert_policy") or {}).get("sha256")
+        made_from = (data["metadata"].get("expert_policy") or {}).get("path", "")
+        if sha is None and made_from.startswith("shipped:") and recorded != shipped_sha256(made_from[8:]):
+            # the shipped expert changed since (a new export): the cached data is stale, and so are its components
+            print(f"cached dataset {path} was made from an earlier {made_from[8:]}: rebuilding it", file=sys.stderr)
+            return None
         if sha is None or recorded == sha:
             return data
         if replace_mismatched:
