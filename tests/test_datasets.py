@@ -105,6 +105,18 @@ def test_dimension_mismatch_names_both(door_human):
         ds.validate(door_human, "pen-binary")
 
 
+def test_actions_outside_minus_one_one_are_refused_naming_the_mapping(door_human):
+    """Raw actions of an env with other bounds (e.g. Pendulum's torque in [-2, 2]) would be clipped by every agent:
+    refused with the row and the linear map onto [-1, 1]; float noise just past 1 passes."""
+    data = {**door_human, "actions": door_human["actions"].copy()}
+    data["actions"][5, 2] = 1.0 + 1e-4
+    ds.validate(data, "door-binary")
+    data["actions"][7, 0] = -2.0
+    with pytest.raises(DatasetError, match=r"actions up to 2 in absolute value \(first in row 7\), outside \[-1, 1\]"
+                                           r".*a' = 2 \(a - low\) / \(high - low\) - 1"):
+        ds.validate(data, "door-binary")
+
+
 def test_nan_is_reported_with_count_and_first_row(tmp_path, door_human):
     obs = door_human["observations"][:100].copy()
     obs[17, 3] = np.nan

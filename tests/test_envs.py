@@ -79,6 +79,18 @@ def test_evaluate_has_no_success_rate_without_success_info():
     assert np.isnan(result["success_rate"]) and result["length_mean"] == 200
 
 
+def test_actions_in_minus_one_one_reach_the_whole_range_of_other_action_spaces():
+    """The agents act in [-1, 1]; Pendulum-v1's torque range is [-2, 2] and Humanoid-v5's [-0.4, 0.4]: make_env
+    rescales, so 1 is the largest torque and not half of it. Spaces already in [-1, 1] are left as they are."""
+    env = make_env("Pendulum-v1", seed=0)
+    assert (env.action_space.low == -1).all() and (env.action_space.high == 1).all()
+    env.step(np.ones(1, dtype=np.float32))
+    assert env.unwrapped.last_u == pytest.approx(2.0)
+    humanoid = make_env("Humanoid-v5")
+    assert humanoid.action_space.high.max() == 1 and humanoid.unwrapped.action_space.high.max() == pytest.approx(0.4)
+    assert type(make_env("HalfCheetah-v5")).__name__ == "TimeLimit"
+
+
 def test_normalized_score():
     assert normalized_score("pen-binary", -100.0) == 0.0
     assert normalized_score("door-binary", 0.0) == 100.0

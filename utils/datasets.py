@@ -733,8 +733,9 @@ def validate(data: dict[str, Any], env_id: str | None = None, where: str = "data
     """Checks shapes, finiteness and, when `env_id` is given, the dimensions against the environment.
 
     Raises:
-        DatasetError: naming the problem: inconsistent lengths or ranks, NaN/inf (count and first index), or an
-            observation/action dimension that differs from the environment's (both named).
+        DatasetError: naming the problem: inconsistent lengths or ranks, NaN/inf (count and first index), an
+            observation/action dimension that differs from the environment's (both named), or actions outside
+            [-1, 1] (beyond a 1e-3 tolerance).
     """
     n = len(data["rewards"])
     for k in ARRAY_KEYS:
@@ -759,6 +760,12 @@ def validate(data: dict[str, Any], env_id: str | None = None, where: str = "data
                 hint = f"; it was made for {made_for!r}" if made_for else ""
                 raise DatasetError(f"{where} has {k} of dimension {data[k].shape[1]} but environment {env_id!r} "
                                    f"expects {dim}{hint}: pass a dataset made for {env_id!r}")
+        reach = float(np.abs(data["actions"]).max(initial=0.0))
+        if reach > 1.0 + 1e-3:  # the agents squash or clip to [-1, 1]: such actions cannot be imitated or evaluated
+            row = int(np.flatnonzero(np.abs(data["actions"]).max(1) == reach)[0])
+            raise DatasetError(f"{where} has actions up to {reach:.4g} in absolute value (first in row {row}), outside "
+                               f"[-1, 1], the range every agent acts in (make_env rescales {env_id!r}'s action space "
+                               "to it): map the dataset's actions the same way, a' = 2 (a - low) / (high - low) - 1")
         # Same sizes do not make the same task (Walker2d and HalfCheetah both have 17/6): trust the recorded one.
         made_for, known = data.get("metadata", {}).get("env_id"), {*HAND_TASKS, *LOCOMOTION.values()}
         if made_for in known and env_id in known and made_for != env_id:

@@ -119,7 +119,9 @@ def make_env(env_id: str, seed: int | None = None, max_episode_steps: int | None
 
     Returns:
         A gymnasium env whose observations are float64 arrays of shape (obs_dim,) and actions (act_dim,) in
-        [-1, 1] for the hand tasks.
+        [-1, 1]: a continuous action space with other bounds (Pendulum-v1's [-2, 2], InvertedPendulum-v5's [-3, 3],
+        Humanoid-v5's [-0.4, 0.4]) is mapped onto [-1, 1] by gymnasium's RescaleAction, because every agent here
+        squashes or clips its actions to [-1, 1]. A dataset for such an env must hold actions in that range.
 
     Raises:
         EnvError (a ValueError): for an unknown id, listing the hand-task names.
@@ -139,6 +141,10 @@ def make_env(env_id: str, seed: int | None = None, max_episode_steps: int | None
                 f"unknown environment {env_id!r}: use one of the hand tasks {sorted(HAND_TASKS)} "
                 f"or a registered gymnasium id such as 'HalfCheetah-v5' ({e})"
             ) from None
+        space = env.action_space
+        if (isinstance(space, gym.spaces.Box) and np.isfinite(space.low).all() and np.isfinite(space.high).all()
+                and not ((space.low == -1).all() and (space.high == 1).all())):
+            env = gym.wrappers.RescaleAction(env, space.dtype.type(-1), space.dtype.type(1))
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)
