@@ -64,9 +64,11 @@ BUDGETS: dict[str, list[str]] = {
 }
 METRICS = ("success_rate", "normalized_score")
 # Environment steps at which summary.md also reports each method (besides after the offline phase and at the end).
-MILESTONES: dict[str, tuple[int, ...]] = {"paper-door": (100_000, 200_000, 300_000)}
-# ... and also averaged over the evaluations of this many steps up to each milestone (5 evaluations of 50 episodes).
-WINDOWS: dict[str, int] = {"paper-door": 50_000}
+MILESTONES: dict[str, tuple[int, ...]] = {"paper-door": (100_000, 200_000, 300_000),
+                                          "locomotion": (25_000, 50_000, 100_000)}
+# ... and also averaged over the evaluations of this many steps up to each milestone (5 evaluations of 50 episodes
+# on door, of 10 episodes on the locomotion tasks).
+WINDOWS: dict[str, int] = {"paper-door": 50_000, "locomotion": 25_000}
 
 
 def algo_flags(algo: str) -> set[str]:
