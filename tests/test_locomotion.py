@@ -35,6 +35,8 @@ def test_expert_export_and_the_paper_recipe_build_on_each_env(task, tiny_experts
     assert expert.metadata["env_id"] == env_id and expert.metadata["env_steps"] == 60
     assert "python sac_fd.py" in expert.metadata["command"] and math.isfinite(expert.metadata["return_mean"])
     assert f"{ds.sha256_of(path)}  {task}-sac-expert.npz" in (tiny_experts / "SHA256SUMS").read_text()
+    row = [line for line in experts.markdown_table(tiny_experts).splitlines() if line.startswith(f"| {task} |")]
+    assert len(row) == 1 and f"| {env_id} |" in row[0] and "| 60 | 0 |" in row[0] and "python sac_fd.py" in row[0]
     obs = np.zeros(expert.obs_dim)
     assert np.all(np.abs(expert.mean(obs)) < 1) and expert.sample(obs, np.random.default_rng(0)).shape == (
         expert.act_dim,)

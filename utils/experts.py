@@ -11,7 +11,7 @@ lost, so this repository trains its own, once, by a documented command, and ship
 `export` writes `<task>-sac-expert.npz` (float32 weights of the actor, the format `utils.datasets.SACExpert`
 reads, with its provenance: the command, environment steps, seed, wall time), evaluates it over 10 deterministic
 episodes with that reader (the number the README reports), records the return in the file and its sha256 in
-`SHA256SUMS`. `python -m utils.experts show` lists the shipped experts and their provenance.
+`SHA256SUMS`. `python -m utils.experts show [--markdown]` lists the shipped experts and their provenance.
 
 This is a tool: no algorithm file imports it.
 """
@@ -104,6 +104,19 @@ def export(checkpoint: str | Path, task: str, out_dir: Path = LOCOMOTION_ASSETS,
     return provenance
 
 
+def markdown_table(assets: Path = LOCOMOTION_ASSETS) -> str:
+    """The shipped experts as a markdown table (the provenance README's): task, its 10-episode deterministic return
+    (mean ± std) and D4RL score, environment steps, seed, wall time, sha256 prefix and the training command."""
+    lines = ["| task | env | return (mean ± std) | D4RL score | episodes | env steps | seed | wall time (h) | "
+             "sha256 | command |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, sha in sorted(shipped_files(assets).items()):
+        m = SACExpert(assets / name).metadata
+        lines.append(f"| {m['task']} | {m['env_id']} | {m['return_mean']:,.0f} ± {m['return_std']:,.0f} | "
+                     f"{m['normalized_score']:.1f} | {m['eval_episodes']} | {m['env_steps']:,} | {m['seed']} | "
+                     f"{m['wall_time_h']} | `{sha[:12]}` | `{m['command']}` |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m utils.experts {export CHECKPOINT TASK, show}`."""
     parser = argparse.ArgumentParser(prog="python -m utils.experts", description=__doc__.split("\n")[0])
@@ -113,11 +126,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("task", choices=sorted(LOCOMOTION))
     p.add_argument("--out-dir", type=Path, default=LOCOMOTION_ASSETS)
     p.add_argument("--episodes", type=int, default=10, help="deterministic evaluation episodes")
-    sub.add_parser("show", help="the shipped experts and their provenance")
+    p = sub.add_parser("show", help="the shipped experts and their provenance")
+    p.add_argument("--markdown", action="store_true", help="as one markdown table")
     args = parser.parse_args(argv)
     try:
         if args.command == "export":
             print(json.dumps(export(args.checkpoint, args.task, args.out_dir, args.episodes), indent=2))
+        elif args.markdown:
+            print(markdown_table())
         else:
             for name in shipped_files(LOCOMOTION_ASSETS):
                 print(name, json.dumps(SACExpert(LOCOMOTION_ASSETS / name).metadata, indent=2))
