@@ -45,6 +45,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import math
 import os
 import random
 import signal
@@ -523,6 +524,17 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def strict_json(obj) -> str:
+    """JSON that any parser reads (config.json, final.json): NaN (no success signal, e.g. on locomotion tasks)
+    becomes null and +-infinity (`--advantage-clip inf`) the string "inf" / "-inf"."""
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        return {k: clean(v) for k, v in x.items()} if isinstance(x, dict) else \
+            [clean(v) for v in x] if isinstance(x, (list, tuple)) else x
+    return json.dumps(clean(obj), indent=2, allow_nan=False)
+
+
 class ArgumentError(ValueError):
     """A flag, checkpoint or run directory that this run cannot use. From the command line it prints as one line,
     `error: <what> (<how to fix>)`, and exits with status 2."""
@@ -615,7 +627,7 @@ def start_run_dir(run: Path, args: Args) -> None:
     run.mkdir(parents=True, exist_ok=True)
     for stale in ("metrics.csv", "checkpoint_offline.pt"):
         (run / stale).unlink(missing_ok=True)
-    (run / "config.json").write_text(json.dumps(asdict(args), indent=2))
+    (run / "config.json").write_text(strict_json(asdict(args)))
 
 
 def stop_on_signals() -> dict:
@@ -885,7 +897,7 @@ class Run:
         """final.json, atomically, after the last checkpoint: a directory holds a finished run exactly when it
         has one."""
         tmp = self.path / "final.json.tmp"
-        tmp.write_text(json.dumps(self.result(), indent=2))
+        tmp.write_text(strict_json(self.result()))
         os.replace(tmp, self.path / "final.json")
 
 

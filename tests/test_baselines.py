@@ -198,8 +198,8 @@ def test_help_lists_every_field(module):
 
 
 SHARED = ("MLP", "EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer", "Logger", "_atomic_torch_save",
-          "evaluate_policy", "ArgumentError", "CHECKS", "MAY_CHANGE", "check_args", "load_checkpoint", "resume_args",
-          "new_run_dir", "start_run_dir", "stop_on_signals", "setup", "evaluate_checkpoint", "Run", "main")
+          "strict_json", "evaluate_policy", "ArgumentError", "CHECKS", "MAY_CHANGE", "check_args", "load_checkpoint",
+          "resume_args", "new_run_dir", "start_run_dir", "stop_on_signals", "setup", "evaluate_checkpoint", "Run", "main")
 
 
 def definitions(path: Path) -> dict[str, str]:

@@ -161,6 +161,9 @@ def test_awac_runs_on_a_locomotion_task_without_hand_task_settings(tiny_experts,
 
     config = json.loads((Path(final["run_dir"]) / "config.json").read_text())
     assert config["beta"] == 2.0 and config["value_from_mean"] is False  # the resolved values are recorded
+    assert config["advantage_clip"] == "inf"  # strict JSON: no Infinity/NaN literals that other parsers reject
+    written = json.loads((Path(final["run_dir"]) / "final.json").read_text())
+    assert written["eval/success_rate"] is None and written["eval/return_mean"] == final["eval/return_mean"]
     import torch
 
     ckpt = torch.load(Path(final["run_dir"]) / "checkpoint.pt", weights_only=True)

@@ -238,7 +238,8 @@ def load_run(run_dir: Path) -> dict:
     """A finished run's config, final metrics and evaluation curve: (offline, step, success rate, score) per evaluation,
     where step counts updates from the start of the offline phase (BC pretraining included) or online env steps."""
     config = json.loads((run_dir / "config.json").read_text())
-    final = json.loads((run_dir / "final.json").read_text())
+    # null is a metric without a value (success on locomotion tasks); older runs wrote NaN, which json reads too
+    final = {k: np.nan if v is None else v for k, v in json.loads((run_dir / "final.json").read_text()).items()}
     # sac_fd.py's --bc-pretrain-steps come before its offline updates: both count as the offline phase.
     bc_steps = config.get("bc_pretrain_steps", 0)
     curve, q_curve = [], []
