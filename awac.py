@@ -125,8 +125,9 @@ class Args:
     # Algorithm
     offline_steps: int = 25_000
     """gradient updates on the prior data before any interaction (rlkit q_num_pretrain2_steps)"""
-    online_steps: int = 500_000
-    """environment steps of online fine-tuning, one update each (rlkit: 501 epochs x 1000 steps)"""
+    online_steps: int | None = None
+    """environment steps of online fine-tuning, one update each; default 500,000 (rlkit: 501 epochs x 1000 steps),
+    and a resumed run keeps its own unless this is given (a larger value extends it)"""
     batch_size: int = 1024
     """transitions per online update"""
     offline_batch_size: int = 128
@@ -694,6 +695,8 @@ def setup(args: Args) -> tuple[Args, dict | None, Path]:
     ckpt = load_checkpoint(args.checkpoint, args.device) if args.checkpoint else None
     if ckpt is not None:
         args = resume_args(args, ckpt["args"])
+    if getattr(args, "online_steps", 0) is None:  # a new run without --online-steps (None: a flag at its default
+        args = replace(args, online_steps=500_000)  # would be indistinguishable from no flag when resuming)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.capture_video:
@@ -775,11 +778,14 @@ class Run:
         overwritten), the end-of-run metrics are dropped (the offline ones stay), and the online phase goes on from
         an episode reset with --seed (the last checkpoint need not be at an episode boundary): a continuation, not
         the run that the longer budget would have made from the start."""
-        done = self.path / "final.json"
-        if not done.is_file():
-            self.write_final()
-        os.replace(done, self.path / f"final-{self.global_step()}.json")
+        done, kept = self.path / "final.json", self.path / f"final-{self.global_step()}.json"
+        if not kept.is_file():  # else: an extension killed before its first checkpoint, extended again
+            if not done.is_file():
+                self.write_final()
+            os.replace(done, kept)
+        done.unlink(missing_ok=True)
         self.final = {k: v for k, v in self.final.items() if k.startswith("offline/")}
+        (self.path / "config.json").write_text(strict_json(asdict(self.args)))  # the new budget
 
     def global_step(self) -> int:
         return sum(self.counters[phase] for phase in self.phases)

@@ -367,6 +367,7 @@ def test_a_finished_run_given_more_online_steps_goes_on_and_keeps_its_first_resu
                                      eval_episodes=1, run_dir=str(tmp_path), run_name="run", wandb_mode="disabled",
                                      progress=False, threads=1, **extra))
     run = Path(first["run_dir"])
+    ckpt_before = torch.load(run / "checkpoint.pt", weights_only=True)
     more = script.train(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=200, progress=False))
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ckpt["counters"]["env_step"] >= 200 and json.loads((run / "final.json").read_text()) == more
@@ -377,6 +378,16 @@ def test_a_finished_run_given_more_online_steps_goes_on_and_keeps_its_first_resu
     assert max(float(r["charts/env_step"] or 0) for r in read_rows(run) if r.get("charts/env_step")) > 80
     again = script.train(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=200, progress=False))
     assert again == more and len(list(run.glob("final-*.json"))) == 1  # finished at 200: nothing more to do
+    assert json.loads((run / "config.json").read_text())["online_steps"] == 200
+    # Any --online-steps counts, the default's value included (a field left at None keeps the checkpoint's):
+    assert script.setup(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=500_000))[0].online_steps \
+        == 500_000
+    assert script.setup(script.Args(checkpoint=str(run / "checkpoint.pt")))[0].online_steps == 200
+    # An extension killed before its first checkpoint is extended again without touching the first result:
+    (run / "final.json").unlink()
+    torch.save(ckpt_before, run / "checkpoint.pt")
+    script.train(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=200, progress=False))
+    assert json.loads(kept[0].read_text()) == first and (run / "final.json").is_file()
 
 
 def test_a_failing_first_evaluation_leaves_no_signal_handler_behind(tmp_path, small_pen_binary, monkeypatch):

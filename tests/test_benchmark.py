@@ -234,6 +234,7 @@ def test_milestone_window_averages_the_last_evaluations_up_to_each_step():
     assert benchmark.at_step(run, 100, "success_rate", window=30) == np.mean([0.8, 0.9, 1.0])
     assert benchmark.at_step(run, 50, "normalized_score", window=20) == np.mean([40, 50])
     assert benchmark.at_step(run, 50, "success_rate", window=0) == 0.5
+    assert benchmark.at_step(run, 50, "success_rate", window=5) == 0.5  # shorter than eval_every: that one evaluation
     assert np.isnan(benchmark.at_step(run, 110, "success_rate", window=30))
     awr = {**run, "curve": [(False, s + 2.0, s / 100, s) for s in range(0, 101, 10)]}
     assert benchmark.at_step(awr, 100, "success_rate", window=20) == np.mean([0.9, 1.0])

@@ -58,3 +58,35 @@ def test_data_that_cannot_be_minari_episodes_is_refused(small_pen_binary, minari
     import minari
 
     assert "test/broken-v0" not in minari.list_local_datasets()
+
+
+def test_an_env_with_other_action_bounds_round_trips_and_raw_actions_are_mapped(minari_dir):
+    """Pendulum's torque range [-2, 2] is [-1, 1] through make_env: its export keeps a recoverable env spec, and a
+    Minari dataset recorded in the raw range (as D4RL's for Humanoid would be) reads back mapped onto [-1, 1]."""
+    import gymnasium as gym
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    pendulum = random_rollout_dataset("Pendulum-v1", episodes=2, seed=0)
+    assert np.abs(pendulum["actions"]).max() <= 1
+    ds.export_minari(pendulum, "test/pendulum-v0", "Pendulum-v1")
+    back = ds.read_minari("test/pendulum-v0")
+    for k in ds.ARRAY_KEYS:
+        assert np.array_equal(back[k], pendulum[k]), k
+    assert "actions_rescaled_from" not in back["metadata"]
+    env = minari.load_dataset("test/pendulum-v0").recover_environment()
+    assert env.action_space.high.max() == 1 and env.unwrapped.action_space.high.max() == 2
+
+    episode = slice(0, 200)
+    raw = EpisodeBuffer(id=0, observations=np.concatenate([pendulum["observations"][episode],
+                                                           pendulum["next_observations"][199:200]]),
+                        actions=2 * pendulum["actions"][episode], rewards=pendulum["rewards"][episode],
+                        terminations=pendulum["terminals"][episode], truncations=pendulum["timeouts"][episode],
+                        infos={})
+    minari.create_dataset_from_buffers("test/pendulum-raw-v0", [raw], env=gym.make("Pendulum-v1").spec,
+                                       observation_space=env.observation_space,
+                                       action_space=gym.make("Pendulum-v1").action_space, data_format="hdf5",
+                                       algorithm_name="random", description="raw torques", eval_env="Pendulum-v1")
+    mapped = ds.load_dataset("minari:test/pendulum-raw-v0", env_id="Pendulum-v1")
+    np.testing.assert_allclose(mapped["actions"], pendulum["actions"][episode], atol=1e-6)
+    assert mapped["metadata"]["actions_rescaled_from"] == [[-2.0], [2.0]]

@@ -278,7 +278,7 @@ def at_step(run: dict, step: int, metric: str, window: int = 0) -> float:
     every, column = run.get("eval_every", 1), 2 if metric == "success_rate" else 3
     if not any(step <= c[1] < step + every for c in online):
         return np.nan
-    found = [c[column] for c in online if step - (window - every if window else 0) <= c[1] < step + every]
+    found = [c[column] for c in online if step - max(window - every, 0) <= c[1] < step + every]
     return float(np.mean(found)) if window else found[0]
 
 

@@ -638,11 +638,14 @@ def read_minari(dataset_id: str) -> dict[str, Any]:
     """Reads a Minari dataset installed locally (e.g. `minari download D4RL/door/human-v2`, done beforehand on a
     machine with internet; nothing is downloaded here) into the D4RL-style dict: each episode's observations
     (T+1, obs_dim) become observations[:-1] and next_observations[1:]; terminations and truncations become
-    terminals and timeouts. Rewards are kept as stored (D4RL's Adroit data carry the dense reward).
+    terminals and timeouts. Rewards are kept as stored (D4RL's Adroit data carry the dense reward). Actions of a
+    bounded action space other than [-1, 1] (e.g. Humanoid's [-0.4, 0.4]) are mapped onto [-1, 1], as `make_env`
+    maps the env's, and the recorded bounds go into metadata["actions_rescaled_from"].
 
     Raises:
         DatasetError: if it is not installed locally (with the download command), or its spaces are not flat Boxes.
     """
+    import gymnasium
     import minari
 
     try:
@@ -659,6 +662,12 @@ def read_minari(dataset_id: str) -> dict[str, Any]:
         for k, v in zip(ARRAY_KEYS, (ep.observations[:-1], ep.actions, ep.rewards, ep.observations[1:],
                                      ep.terminations, timeouts)):
             cols[k].append(v)
+    space = source.action_space  # make_env maps other bounded action spaces onto [-1, 1]; so do these actions
+    rescaled = (isinstance(space, gymnasium.spaces.Box) and np.isfinite(space.low).all()
+                and np.isfinite(space.high).all() and not ((space.low == -1).all() and (space.high == 1).all()))
+    if rescaled:
+        cols["actions"] = [(2 * (a - space.low) / (space.high - space.low) - 1).astype(np.float32)
+                           for a in cols["actions"]]
     description = source.storage.metadata.get("description") or ""
     ours = [line for line in description.splitlines() if line.startswith(MINARI_METADATA)]
     meta = json.loads(ours[0].removeprefix(MINARI_METADATA)) if ours else {}  # exported by `export_minari`
@@ -666,6 +675,8 @@ def read_minari(dataset_id: str) -> dict[str, Any]:
     data = _pack({k: np.concatenate(v) for k, v in cols.items()}, {**meta, "source": source_text})
     spec = source.spec.env_spec
     data["metadata"]["minari_env_id"] = spec.id if spec is not None else None
+    if rescaled:
+        data["metadata"]["actions_rescaled_from"] = [space.low.tolist(), space.high.tolist()]
     return data
 
 

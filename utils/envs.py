@@ -23,6 +23,7 @@ import contextlib
 import io
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -144,7 +145,9 @@ def make_env(env_id: str, seed: int | None = None, max_episode_steps: int | None
         space = env.action_space
         if (isinstance(space, gym.spaces.Box) and np.isfinite(space.low).all() and np.isfinite(space.high).all()
                 and not ((space.low == -1).all() and (space.high == 1).all())):
-            env = gym.wrappers.RescaleAction(env, space.dtype.type(-1), space.dtype.type(1))
+            with warnings.catch_warnings():  # Python floats keep the env spec JSON-serializable (Minari records it);
+                warnings.simplefilter("ignore")  # gymnasium warns that they are cast to the space's float32
+                env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.datasets import LOCOMOTION, LOCOMOTION_ASSETS, DatasetError, SACExpert, sha256_of, shipped_files
+from utils.datasets import (LOCOMOTION, LOCOMOTION_ASSETS, DatasetError, SACExpert, asset_path, sha256_of,
+                            shipped_files)
 from utils.envs import evaluate
 
 
@@ -110,7 +111,12 @@ def markdown_table(assets: Path = LOCOMOTION_ASSETS) -> str:
     lines = ["| task | env | return (mean ± std) | D4RL score | episodes | env steps | seed | wall time (h) | "
              "sha256 | command |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, sha in sorted(shipped_files(assets).items()):
-        m = SACExpert(assets / name).metadata
+        m = SACExpert(asset_path(name, assets)).metadata  # checksum-verified
+        if not {"task", "env_id", "return_mean", "return_std", "normalized_score", "eval_episodes", "env_steps",
+                "seed", "wall_time_h", "command"} <= set(m):
+            lines.append(f"| {name} | ? | not recorded: re-export it with `python -m utils.experts export` |"
+                         + " |" * 7)
+            continue
         lines.append(f"| {m['task']} | {m['env_id']} | {m['return_mean']:,.0f} ± {m['return_std']:,.0f} | "
                      f"{m['normalized_score']:.1f} | {m['eval_episodes']} | {m['env_steps']:,} | {m['seed']} | "
                      f"{m['wall_time_h']} | `{sha[:12]}` | `{m['command']}` |")
