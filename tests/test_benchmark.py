@@ -276,3 +276,17 @@ def test_hand_and_locomotion_tasks_are_not_averaged_together():
     rows = {r["task"]: r for r in benchmark.summarize(runs, reps=100)}
     assert sorted(rows) == ["Walker2d-v5", "all hand tasks", "door-binary", "pen-binary"]
     assert rows["all hand tasks"]["runs"] == 4
+
+
+def test_copy_runs_takes_the_small_result_files_of_finished_runs_only(tmp_path):
+    done, unfinished = tmp_path / "runs" / "door-binary__awac__0", tmp_path / "runs" / "door-binary__awac__1"
+    for run in (done, unfinished):
+        (run / "wandb").mkdir(parents=True)
+        for name in ("config.json", "metrics.csv", "checkpoint.pt", "wandb/run.wandb"):
+            (run / name).write_text(name)
+    (done / "final.json").write_text("{}")
+    (done / "final-325000.json").write_text("{}")  # the first result of an extended run
+    written = benchmark.copy_run_files([done, unfinished], tmp_path / "out" / "runs")
+    assert written == [tmp_path / "out" / "runs" / done.name]
+    assert sorted(p.name for p in written[0].iterdir()) == ["config.json", "final-325000.json", "final.json",
+                                                            "metrics.csv"]

@@ -33,6 +33,7 @@ import dataclasses
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -459,6 +460,23 @@ def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None, a
     return rows
 
 
+def copy_run_files(run_dirs: list[Path], dest: Path) -> list[Path]:
+    """Copies each finished run's small result files (config.json, metrics.csv, final.json and the final-<step>.json
+    of an extended run) into `dest/<run name>/`, the files a results directory commits so every number can be
+    checked; checkpoints and W&B files stay behind. Returns the directories written. A run without final.json is
+    skipped."""
+    written = []
+    for run in run_dirs:
+        if not (run / "final.json").is_file():
+            continue
+        target = dest / run.name
+        target.mkdir(parents=True, exist_ok=True)
+        for f in (run / "config.json", run / "metrics.csv", *sorted(run.glob("final*.json"))):
+            shutil.copyfile(f, target / f.name)
+        written.append(target)
+    return written
+
+
 # ----------------------------------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> list[dict]:
     """Parses the command line, runs the grid (or only `report`), writes the outputs; returns the summary rows.
@@ -473,9 +491,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         p.add_argument("--at", nargs="+", type=int, default=(), help="also report at these online env steps")
         p.add_argument("--window", type=int, default=0, help="with --at, also average each run's evaluations over "
                        "this many env steps up to each of those steps")
+        p.add_argument("--copy-runs", action="store_true", help="also copy each finished run's config.json, "
+                       "metrics.csv and final*.json (no checkpoints, no W&B files) to OUT/runs/<run>/, to commit them")
         a = p.parse_args(argv[1:])
         out = a.out or a.run_dirs[0].resolve().parent.parent
         rows = report(a.run_dirs, out, at=tuple(a.at), window=a.window)
+        if a.copy_runs:
+            copy_run_files(a.run_dirs, out / "runs")
         print((out / "summary.md").read_text())
         return rows
 
