@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -276,6 +278,17 @@ def test_hand_and_locomotion_tasks_are_not_averaged_together():
     rows = {r["task"]: r for r in benchmark.summarize(runs, reps=100)}
     assert sorted(rows) == ["Walker2d-v5", "all hand tasks", "door-binary", "pen-binary"]
     assert rows["all hand tasks"]["runs"] == 4
+
+
+def test_the_per_run_table_gives_wall_time_and_steps_per_second():
+    run = {"dir": Path("door-binary__awac__0"), "algo": "awac", "env_id": "door-binary", "seed": 0,
+           "offline_steps": 25_000, "config": {"online_steps": 300_000},
+           "final": {"offline/eval/success_rate": 0.06, "eval/success_rate": 0.34, "offline/eval/normalized_score": 1.7,
+                     "eval/normalized_score": 8.7, "wall_time_s": 3600.0}}
+    bc = {**run, "dir": Path("door-binary__bc__0"), "algo": "bc", "config": {}, "final": {"eval/success_rate": 0.1}}
+    rows = benchmark.run_table([bc, run])
+    assert rows[2] == "| door-binary__awac__0 | 0.06 | 0.34 | 1.7 | 8.7 | 325,000 | 1.00 | 90.3 |"
+    assert rows[3] == "| door-binary__bc__0 | n/a | 0.10 | n/a | n/a | 25,000 | n/a | n/a |"
 
 
 def test_copy_runs_takes_the_small_result_files_of_finished_runs_only(tmp_path):

@@ -260,7 +260,7 @@ def load_run(run_dir: Path) -> dict:
                     step = float(row.get("charts/env_step") or 0)
                 curve.append((offline, step, float(row["eval/success_rate"]), float(row["eval/normalized_score"])))
     algo = run_dir.name.split("__")[1] if run_dir.name.count("__") >= 2 else Path(config.get("run_dir", "?")).name
-    return {"dir": run_dir, "algo": algo, "env_id": config["env_id"], "seed": config["seed"],
+    return {"dir": run_dir, "algo": algo, "env_id": config["env_id"], "seed": config["seed"], "config": config,
             "offline_steps": config.get("offline_steps", 0) + bc_steps, "eval_every": config.get("eval_every", 1),
             "final": final, "curve": curve,
             "q_curve": q_curve}
@@ -312,6 +312,22 @@ def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000, 
                     note = " (no online phase: its final policy)" if not any(not c[0] for r in mine
                                                                                for c in r["curve"]) else ""
                     lines.append(f"| {task} | {algo}{note} | {step:,} | {n} | {' | '.join(cells)} |")
+    return lines
+
+
+def run_table(runs: list[dict]) -> list[str]:
+    """Markdown rows, one per run: success and score after the offline phase and at the end, its steps (offline
+    updates, BC pretraining included, plus online environment steps), wall time and steps per second of wall time."""
+    lines = ["| run | success, offline | success, end | score, offline | score, end | steps | wall time (h) | "
+             "steps/s |", "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(runs, key=lambda r: (r["env_id"], r["algo"], r["seed"])):
+        f, online = r["final"], r["config"].get("online_steps") or 0
+        steps, hours = r["offline_steps"] + online, f.get("wall_time_s", np.nan) / 3600
+        cells = [f.get(k, np.nan) for k in ("offline/eval/success_rate", "eval/success_rate",
+                                            "offline/eval/normalized_score", "eval/normalized_score")]
+        lines.append(f"| {r['dir'].name} | {cells[0]:.2f} | {cells[1]:.2f} | {cells[2]:.1f} | {cells[3]:.1f} | "
+                     f"{steps:,} | {hours:.2f} | {steps / (hours * 3600) if hours > 0 else np.nan:.1f} |"
+                     .replace("nan", "n/a"))
     return lines
 
 
@@ -444,6 +460,7 @@ def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None, a
     if at:
         lines += ["", f"At {', '.join(f'{x:,}' for x in at)} online environment steps:", "",
                   *milestone_table(finished, at, window=window)]
+    lines += ["", "Per run (wall time over all the processes of a resumed run):", "", *run_table(finished)]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     plot_curves(finished, out / "curves.png")
     if any(r["q_curve"] for r in finished):
