@@ -173,3 +173,17 @@ def test_awac_runs_on_a_locomotion_task_without_hand_task_settings(tiny_experts,
     torch.save(ckpt, old)
     again = awac.train(awac.Args(checkpoint=str(old), eval_only=True, progress=False))
     assert again["eval/return_mean"] == final["eval/return_mean"]
+
+
+def test_the_recorded_command_reruns_in_a_shell_with_the_home_directory_shortened():
+    from pathlib import Path
+    import shlex
+    import subprocess
+
+    command = experts.command_of({"env_id": "Ant-v5", "run_dir": str(Path.home() / "my runs"), "online_steps": 600,
+                                  "seed": 0, "checkpoint": "x.pt"})
+    assert command.startswith("python sac_fd.py") and str(Path.home()) not in command and "--checkpoint" not in command
+    echoed = subprocess.run(["bash", "-c", "printf '%s\\n' " + command.removeprefix("python ")], capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    assert echoed[echoed.index("--run-dir") + 1] == str(Path.home() / "my runs") and "--seed" not in echoed
+    assert shlex.split(command)[2:4] == ["--env-id", "Ant-v5"]

@@ -50,7 +50,7 @@ def command_of(args: dict) -> str:
             words += [flag, *map(str, value)]
         else:
             words += [flag, str(value)]
-    return shlex.join(words)
+    return shlex.join(words).replace("'~/", "~/'")  # quoted "~" would not expand: ~/'rest' does
 
 
 def export(checkpoint: str | Path, task: str, out_dir: Path = LOCOMOTION_ASSETS, episodes: int = 10) -> dict:
