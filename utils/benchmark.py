@@ -424,7 +424,11 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
         ax.set(title=task, xlabel="environment steps (offline updates before 0)")
         if curve == "curve" and column == 2:
             ax.set_ylim(-0.02, 1.08)
-        ax.set_ylabel("mean Q on training batches" if curve != "curve" else
+        if curve != "curve":  # a diverging critic (SACfD on door: 1e11) next to a sane one (-100): both readable
+            ax.set_yscale("symlog", linthresh=10.0)
+            y0, y1 = ax.dataLim.y0, ax.dataLim.y1  # symlog autoscaling pads by decades: keep to the data
+            ax.set_ylim(y0 * 3 if y0 < 0 else y0 / 3, y1 * 3 if y1 > 0 else y1 / 3)
+        ax.set_ylabel("mean Q on training batches (symlog)" if curve != "curve" else
                       "success rate (evaluation)" if column == 2 else "normalized score (D4RL)")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
         ax.grid(alpha=0.3)
