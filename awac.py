@@ -18,14 +18,16 @@ plain Gaussian density of the buffer action. Q outputs are clamped at `q_max` = 
 are <= 0 (rlkit's Clamp(max=0) output activation).
 
 Defaults and their source (awac1.py unless said): batch 1024 online and 128 offline (awac_trainer.py's
-bc_batch_size, which its pretrain_q_with_bc_data samples and awac1.py keeps), hidden 2x256, lr 3e-4 for both,
-gamma 0.99, tau 5e-3, beta 0.5, advantage clip 0.5, policy weight decay 1e-4, log-std in [-6, 0], 25,000 offline
-updates (q_num_pretrain2_steps), 1M buffer, one update per environment step (num_trains_per_train_loop =
-num_expl_steps_per_train_loop = 1000), 500,000 online steps (rlkit: 501 epochs of 1000). The paper's appendix lists
-4x256 networks: `--hidden-dims 256 256 256 256`. On every other task (the MuJoCo locomotion tasks) the fields left
-at None take rlkit's examples/awac/mujoco/awac1.py values instead: beta 2, no advantage clip, V(s) from a sampled
-action (awr_use_mle_for_vf=False), a 4x256 actor with 2x256 critics, no Q clamp (see FAMILY_DEFAULTS); that config
-pretrains 50,000 steps, here 25,000 as on the hand tasks unless --offline-steps says otherwise.
+bc_batch_size, which its pretrain_q_with_bc_data samples and awac1.py keeps), hidden 2x256, lr 3e-4 for both, gamma
+0.99, tau 5e-3, beta 0.5, advantage clip 0.5, policy weight decay 1e-4, log-std in [-6, 0], 25,000 offline updates
+(q_num_pretrain2_steps), 1M buffer, one update per environment step (num_trains_per_train_loop =
+num_expl_steps_per_train_loop = 1000), 500,000 online steps (rlkit: 501 epochs of 1000). 4x256 networks (rlkit's
+MuJoCo actor; the paper's appendix could not be read here) are `--hidden-dims 256 256 256 256`. On every other task
+(the MuJoCo locomotion tasks) the fields left at None take rlkit's examples/awac/mujoco/awac1.py values instead:
+beta 2, no advantage clip, V(s) from a sampled action (awr_use_mle_for_vf=False), a 4x256 actor with 2x256 critics,
+no Q clamp (see FAMILY_DEFAULTS); that config pretrains 50,000 steps, here 25,000 as on the hand tasks unless
+--offline-steps says otherwise. On HalfCheetah-v5 with halfcheetah-awac, lambda 2 puts the weights of a batch of 128
+on about 4 transitions and the offline policy fails; lambda 30 matches the data (README, "HalfCheetah and lambda").
 
 Deviations from rlkit, each deliberate:
 - Actions stored and fed to the target are clipped to the action space (the env clips them anyway); rlkit stores
@@ -133,7 +135,7 @@ class Args:
     offline_batch_size: int = 128
     """transitions per offline update (rlkit's bc_batch_size, which pretrain_q_with_bc_data samples)"""
     hidden_dims: tuple[int, ...] = (256, 256)
-    """hidden layer sizes of the critics, and of the actor on the hand tasks (paper appendix: 256 256 256 256)"""
+    """hidden layer sizes of the critics, and of the actor on the hand tasks (rlkit hand config: 256 256)"""
     actor_hidden_dims: tuple[int, ...] | None = None
     """hidden layer sizes of the actor (default: --hidden-dims on the hand tasks, 256 256 256 256 elsewhere)"""
     actor_lr: float = 3e-4

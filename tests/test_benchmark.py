@@ -264,9 +264,19 @@ def test_tasks_without_success_info_are_reported_and_plotted_by_score(tmp_path):
         runs.append(run)
     benchmark.report(runs, tmp_path / "out", at=(100,))
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "| Walker2d-v5 | awac | 2 | n/a | n/a | n/a | 20.00 [20.00, 20.00] | 50.00 [40.00, 60.00] |" in summary
-    assert "| Walker2d-v5 | awac | 100 | 2 | n/a | n/a | 50.00 [40.00, 60.00] |" in summary
+    assert "| Walker2d-v5 | awac | 2 | 20.00 [20.00, 20.00] | 50.00 [40.00, 60.00] |" in summary
+    assert "| Walker2d-v5 | awac | 100 | 2 | 50.00 [40.00, 60.00] |" in summary
+    assert "success" not in summary  # no task of this grid has a success signal: its columns are left out
     assert png_size(tmp_path / "out" / "curves.png")[0] > 0
+
+
+def test_only_success_columns_without_any_value_are_left_out():
+    table = ["| run | success, end | score, end | steps/s |", "|---|---|---|---|",
+             "| a | n/a | 1.0 | n/a |", "| b | n/a | n/a | 3.0 |"]
+    assert benchmark.without_success_columns(table) == [
+        "| run | score, end | steps/s |", "|---|---|---|", "| a | 1.0 | n/a |", "| b | n/a | 3.0 |"]
+    mixed = table[:3] + ["| b | 0.50 | 2.0 | 3.0 |"]  # a hand task among them: success stays
+    assert benchmark.without_success_columns(mixed) == mixed
 
 
 def test_hand_and_locomotion_tasks_are_not_averaged_together():

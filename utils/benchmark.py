@@ -315,6 +315,16 @@ def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000, 
     return lines
 
 
+def without_success_columns(lines: list[str]) -> list[str]:
+    """A markdown table (header, rule, rows) without the columns whose header names success and whose every row is
+    n/a: a grid of tasks without a success signal (locomotion) gets tables of scores only. Other tables pass
+    unchanged."""
+    cells = [line.strip().strip("|").split("|") for line in lines]
+    keep = [j for j, name in enumerate(cells[0]) if "success" not in name
+            or any(row[j].strip() != "n/a" for row in cells[2:])]
+    return ["|" + "|".join(row[j] for j in keep) + "|" for row in cells]
+
+
 def run_table(runs: list[dict]) -> list[str]:
     """Markdown rows, one per run: success and score after the offline phase and at the end, its steps (offline
     updates, BC pretraining included, plus online environment steps), wall time and steps per second of wall time."""
@@ -461,10 +471,12 @@ def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None, a
                      f"{fmt(r, 'success_rate_end_mean')} | {fmt(r, 'success_rate_end_iqm')} | "
                      f"{fmt(r, 'normalized_score_offline_mean')} | {fmt(r, 'normalized_score_end_mean')} |"
                      .replace("nan [nan, nan]", "n/a"))
+    lines = without_success_columns(lines)
     if at:
         lines += ["", f"At {', '.join(f'{x:,}' for x in at)} online environment steps:", "",
-                  *milestone_table(finished, at, window=window)]
-    lines += ["", "Per run (wall time over all the processes of a resumed run):", "", *run_table(finished)]
+                  *without_success_columns(milestone_table(finished, at, window=window))]
+    lines += ["", "Per run (wall time over all the processes of a resumed run):", "",
+              *without_success_columns(run_table(finished))]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     plot_curves(finished, out / "curves.png")
     if any(r["q_curve"] for r in finished):
