@@ -416,6 +416,8 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
             for r in mine:
                 for point in r[curve]:
                     x = point[1] - r["offline_steps"] if point[0] else point[1]
+                    if curve == "curve" and not point[0]:  # AWR evaluates after the iteration that crosses a
+                        x = x // r["eval_every"] * r["eval_every"]  # multiple, at steps that differ between seeds
                     points.setdefault(x, []).append(point[column])
             xs = sorted(x for x, v in points.items() if len(v) == len(mine))  # steps every seed reached
             mean = np.array([np.mean(points[x]) for x in xs])
