@@ -34,8 +34,10 @@ Layout: the algorithm reads top to bottom down to `train()`; the run plumbing af
 checkpoints, exact resume) is the same text in all four algorithm files.
 Run:  python awr.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,bound}, values/{value_mean,return_mean,
-advantage_std,weight_mean,weight_max,clipped_fraction}, eval/{return_mean,return_std,normalized_score,success_rate},
-charts/{offline_step,env_step,global_step,iteration,SPS,episodic_return,episodic_length}.
+advantage_std,weight_mean,weight_max,clipped_fraction}, eval/{return_mean,return_std,
+normalized_score,success_final,success_any,success_rate},
+charts/{offline_step,env_step,global_step,iteration,SPS,episodic_return,episodic_length,
+success_final,success_any,success_rate} (success: utils.envs.SUCCESS_DEFINITIONS).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ import tyro
 from tqdm.auto import tqdm
 
 from utils.datasets import DatasetError, default_dataset, load_dataset
-from utils.envs import EnvError, check_rendering, evaluate, make_env
+from utils.envs import EnvError, check_rendering, episode_success, evaluate, make_env
 
 
 @dataclass
@@ -387,19 +389,21 @@ def evaluate_policy(actor: FixedStdActor, args: Args, video: Path | None = None)
 def collect(env, actor: FixedStdActor, args: Args, env_step: int, run: Run) -> dict[str, np.ndarray]:
     """At least `samples_per_iter` environment steps in whole episodes (the budget may cut the last one short) with
     the stochastic policy, from a reset seeded by `seed + env_step` (so a resumed run collects the same). Logs each
-    episode's return and length. Returns columns TrajectoryBuffer.KEYS, each (n, ...); episode_end is True at the
+    episode's return, length and success (utils.envs.SUCCESS_DEFINITIONS). Returns columns TrajectoryBuffer.KEYS, each (n, ...); episode_end is True at the
     last step of every episode, also where the budget cut it (a time limit: bootstrapped)."""
     cols: dict[str, list] = {k: [] for k in TrajectoryBuffer.KEYS}
     step, start = env_step, env_step
     obs, _ = env.reset(seed=args.seed + env_step)
-    ep_return, ep_len, done = 0.0, 0, False
+    ep_return, ep_len, goal, done = 0.0, 0, [], False
     while not done or step - start < args.samples_per_iter:
         if done:
             obs, _ = env.reset()
-            ep_return, ep_len = 0.0, 0
+            ep_return, ep_len, goal = 0.0, 0, []
         action = np.clip(actor.act(obs.astype(np.float32), deterministic=False), -1.0, 1.0)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
+        next_obs, reward, terminated, truncated, info = env.step(action)
         step += 1
+        if "success" in info:
+            goal.append(bool(info["success"]))
         ep_return, ep_len = ep_return + float(reward), ep_len + 1
         done = terminated or truncated
         last = step >= args.online_steps  # the budget cuts the episode: bootstrap it
@@ -407,8 +411,9 @@ def collect(env, actor: FixedStdActor, args: Args, env_step: int, run: Run) -> d
             cols[k].append(v)
         obs = next_obs
         if done:
-            run.log({"charts/episodic_return": ep_return, "charts/episodic_length": ep_len, "charts/env_step": step},
-                    run.counters["offline_step"] + step)
+            success = {f"charts/{k}": v for k, v in episode_success(goal, args.env_id).items()} if goal else {}
+            run.log({"charts/episodic_return": ep_return, "charts/episodic_length": ep_len, **success,
+                     "charts/env_step": step}, run.counters["offline_step"] + step)
         if last:
             break
     return {k: np.asarray(v) for k, v in cols.items()}
@@ -728,7 +733,7 @@ class Run:
         self.path, self.args, self.ckpt, self.agent, self.phases = path, args, ckpt, agent, phases
         self.gen, self.buffer, self.env = gen, buffer, env
         self.start, self.elapsed_before, rows = time.time(), 0.0, None
-        self.boundary, self.save_due, self.episode = None, False, (0.0, 0)
+        self.boundary, self.save_due, self.episode, self.goal = None, False, (0.0, 0), []
         if ckpt is None:
             start_run_dir(path, args)
             self.counters, self.final = dict.fromkeys(phases, 0), {}
@@ -888,17 +893,24 @@ class Run:
             env.unwrapped.np_random.bit_generator.state = env_rng["env"]
             env.action_space.np_random.bit_generator.state = env_rng["action_space"]
             obs, _ = env.reset()
-        self.boundary, self.save_due, self.episode = self.snapshot(env_rng), False, (0.0, 0)
+        self.boundary, self.save_due, self.episode, self.goal = self.snapshot(env_rng), False, (0.0, 0), []
         return obs
 
-    def after_env_step(self, next_obs: np.ndarray, reward: float, done: bool, metrics: dict | None) -> np.ndarray:
-        """`after_step` for one environment step: logs a finished episode's return and length and resets the env.
-        Returns the next observation to act on."""
+    def after_env_step(self, next_obs: np.ndarray, reward: float, done: bool, metrics: dict | None,
+                       info: dict | None = None) -> np.ndarray:
+        """`after_step` for one environment step: logs a finished episode's return and length (and, when the env's
+        `info` has a goal signal, its success by each of utils.envs.SUCCESS_DEFINITIONS under charts/) and resets
+        the env. Returns the next observation to act on."""
         self.episode = (self.episode[0] + float(reward), self.episode[1] + 1)
+        if info is not None and "success" in info:
+            self.goal.append(bool(info["success"]))
         env_rng = None
         if done:
+            success = {f"charts/{k}": v for k, v in episode_success(self.goal, self.args.env_id).items()
+                       } if self.goal else {}
             self.log({"charts/episodic_return": self.episode[0], "charts/episodic_length": self.episode[1],
-                      "charts/env_step": self.counters["env_step"] + 1}, self.global_step() + 1)
+                      **success, "charts/env_step": self.counters["env_step"] + 1}, self.global_step() + 1)
+            self.goal = []
             env_rng = copy.deepcopy({"env": self.env.unwrapped.np_random.bit_generator.state,
                                      "action_space": self.env.action_space.np_random.bit_generator.state})
             next_obs, _ = self.env.reset()

@@ -18,7 +18,8 @@ checkpoints, exact resume) is the same text in all four algorithm files.
 Run:  python bc.py --env-id pen-binary --dataset pen-expert
       python bc.py --env-id door-binary --top-fraction 0.1
 Logged (W&B and <run_dir>/metrics.csv): losses/actor, values/{log_prob_mean,log_std_mean},
-eval/{return_mean,return_std,normalized_score,success_rate}, charts/{offline_step,global_step,SPS}.
+eval/{return_mean,return_std,
+normalized_score,success_final,success_any,success_rate}, charts/{offline_step,global_step,SPS}.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import tyro
 from tqdm.auto import tqdm
 
 from utils.datasets import DatasetError, default_dataset, episode_slices, load_dataset
-from utils.envs import EnvError, check_rendering, evaluate, make_env
+from utils.envs import EnvError, check_rendering, episode_success, evaluate, make_env
 
 
 @dataclass
@@ -500,7 +501,7 @@ class Run:
         self.path, self.args, self.ckpt, self.agent, self.phases = path, args, ckpt, agent, phases
         self.gen, self.buffer, self.env = gen, buffer, env
         self.start, self.elapsed_before, rows = time.time(), 0.0, None
-        self.boundary, self.save_due, self.episode = None, False, (0.0, 0)
+        self.boundary, self.save_due, self.episode, self.goal = None, False, (0.0, 0), []
         if ckpt is None:
             start_run_dir(path, args)
             self.counters, self.final = dict.fromkeys(phases, 0), {}
@@ -660,17 +661,24 @@ class Run:
             env.unwrapped.np_random.bit_generator.state = env_rng["env"]
             env.action_space.np_random.bit_generator.state = env_rng["action_space"]
             obs, _ = env.reset()
-        self.boundary, self.save_due, self.episode = self.snapshot(env_rng), False, (0.0, 0)
+        self.boundary, self.save_due, self.episode, self.goal = self.snapshot(env_rng), False, (0.0, 0), []
         return obs
 
-    def after_env_step(self, next_obs: np.ndarray, reward: float, done: bool, metrics: dict | None) -> np.ndarray:
-        """`after_step` for one environment step: logs a finished episode's return and length and resets the env.
-        Returns the next observation to act on."""
+    def after_env_step(self, next_obs: np.ndarray, reward: float, done: bool, metrics: dict | None,
+                       info: dict | None = None) -> np.ndarray:
+        """`after_step` for one environment step: logs a finished episode's return and length (and, when the env's
+        `info` has a goal signal, its success by each of utils.envs.SUCCESS_DEFINITIONS under charts/) and resets
+        the env. Returns the next observation to act on."""
         self.episode = (self.episode[0] + float(reward), self.episode[1] + 1)
+        if info is not None and "success" in info:
+            self.goal.append(bool(info["success"]))
         env_rng = None
         if done:
+            success = {f"charts/{k}": v for k, v in episode_success(self.goal, self.args.env_id).items()
+                       } if self.goal else {}
             self.log({"charts/episodic_return": self.episode[0], "charts/episodic_length": self.episode[1],
-                      "charts/env_step": self.counters["env_step"] + 1}, self.global_step() + 1)
+                      **success, "charts/env_step": self.counters["env_step"] + 1}, self.global_step() + 1)
+            self.goal = []
             env_rng = copy.deepcopy({"env": self.env.unwrapped.np_random.bit_generator.state,
                                      "action_space": self.env.action_space.np_random.bit_generator.state})
             next_obs, _ = self.env.reset()

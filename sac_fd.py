@@ -36,8 +36,10 @@ Layout: the algorithm reads top to bottom down to `train()`; the run plumbing af
 checkpoints, exact resume) is the same text in all four algorithm files.
 Run:  python sac_fd.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,alpha,bc}, values/{q_mean,q_std,target_q_mean,
-alpha,entropy,log_prob_mean}, eval/{return_mean,return_std,normalized_score,success_rate},
-charts/{bc_step,offline_step,env_step,global_step,SPS,episodic_return,episodic_length}.
+alpha,entropy,log_prob_mean}, eval/{return_mean,return_std,
+normalized_score,success_final,success_any,success_rate},
+charts/{bc_step,offline_step,env_step,global_step,SPS,episodic_return,episodic_length,
+success_final,success_any,success_rate} (success: utils.envs.SUCCESS_DEFINITIONS).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ import tyro
 from tqdm.auto import tqdm
 
 from utils.datasets import DatasetError, default_dataset, load_dataset
-from utils.envs import EnvError, check_rendering, evaluate, make_env
+from utils.envs import EnvError, check_rendering, episode_success, evaluate, make_env
 
 
 @dataclass
@@ -450,11 +452,11 @@ def train(args: Args) -> dict[str, float]:
             learning = run.counters["env_step"] >= random_steps
             action = agent.actor.act(obs.astype(np.float32), deterministic=False) if learning else \
                 env.action_space.sample()
-            next_obs, reward, terminated, truncated, _ = env.step(action)
+            next_obs, reward, terminated, truncated, info = env.step(action)
             buffer.add(obs=obs, action=action, reward=np.float32(reward), next_obs=next_obs,
                        terminated=np.float32(terminated))  # a time limit (truncated) is bootstrapped through
             metrics = agent.update(buffer.sample(args.batch_size)) if learning else None
-            obs = run.after_env_step(next_obs, reward, terminated or truncated, metrics)
+            obs = run.after_env_step(next_obs, reward, terminated or truncated, metrics, info)
         run.finish()
     return run.result()
 
@@ -708,7 +710,7 @@ class Run:
         self.path, self.args, self.ckpt, self.agent, self.phases = path, args, ckpt, agent, phases
         self.gen, self.buffer, self.env = gen, buffer, env
         self.start, self.elapsed_before, rows = time.time(), 0.0, None
-        self.boundary, self.save_due, self.episode = None, False, (0.0, 0)
+        self.boundary, self.save_due, self.episode, self.goal = None, False, (0.0, 0), []
         if ckpt is None:
             start_run_dir(path, args)
             self.counters, self.final = dict.fromkeys(phases, 0), {}
@@ -868,17 +870,24 @@ class Run:
             env.unwrapped.np_random.bit_generator.state = env_rng["env"]
             env.action_space.np_random.bit_generator.state = env_rng["action_space"]
             obs, _ = env.reset()
-        self.boundary, self.save_due, self.episode = self.snapshot(env_rng), False, (0.0, 0)
+        self.boundary, self.save_due, self.episode, self.goal = self.snapshot(env_rng), False, (0.0, 0), []
         return obs
 
-    def after_env_step(self, next_obs: np.ndarray, reward: float, done: bool, metrics: dict | None) -> np.ndarray:
-        """`after_step` for one environment step: logs a finished episode's return and length and resets the env.
-        Returns the next observation to act on."""
+    def after_env_step(self, next_obs: np.ndarray, reward: float, done: bool, metrics: dict | None,
+                       info: dict | None = None) -> np.ndarray:
+        """`after_step` for one environment step: logs a finished episode's return and length (and, when the env's
+        `info` has a goal signal, its success by each of utils.envs.SUCCESS_DEFINITIONS under charts/) and resets
+        the env. Returns the next observation to act on."""
         self.episode = (self.episode[0] + float(reward), self.episode[1] + 1)
+        if info is not None and "success" in info:
+            self.goal.append(bool(info["success"]))
         env_rng = None
         if done:
+            success = {f"charts/{k}": v for k, v in episode_success(self.goal, self.args.env_id).items()
+                       } if self.goal else {}
             self.log({"charts/episodic_return": self.episode[0], "charts/episodic_length": self.episode[1],
-                      "charts/env_step": self.counters["env_step"] + 1}, self.global_step() + 1)
+                      **success, "charts/env_step": self.counters["env_step"] + 1}, self.global_step() + 1)
+            self.goal = []
             env_rng = copy.deepcopy({"env": self.env.unwrapped.np_random.bit_generator.state,
                                      "action_space": self.env.action_space.np_random.bit_generator.state})
             next_obs, _ = self.env.reset()

@@ -83,7 +83,7 @@ def test_update_on_a_batch_moves_the_actor_toward_high_advantage_actions():
 def tiny_run(tmp_path_factory, small_pen_binary):
     run_dir = tmp_path_factory.mktemp("runs")
     _, path = small_pen_binary
-    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=150, online_steps=150, eval_every=100,
+    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=150, online_steps=200, eval_every=100,
                      save_every=100, run_dir=str(run_dir), run_name="tiny", **TINY)
     return args, awac.train(args)
 
@@ -101,12 +101,18 @@ def test_tiny_run_reaches_updates_in_both_phases_and_writes_its_files(tiny_run):
     offline = [r for r in rows if r.get("charts/offline_step") and r.get("losses/critic")]
     online = [r for r in rows if r.get("charts/env_step") and r.get("losses/critic")]
     assert [int(r["charts/offline_step"]) for r in offline] == [50, 100, 150]
-    assert [int(r["charts/env_step"]) for r in online] == [50, 100, 150]
+    assert [int(r["charts/env_step"]) for r in online] == [50, 100, 150, 200]
     assert all(np.isfinite(float(r["losses/actor"])) for r in offline + online)
     evals = [r for r in rows if r.get("eval/success_rate")]
     assert len(evals) == 5  # offline 0 and 100, online 0 (= after offline), 100, and the end
     episodes = [r for r in rows if r.get("charts/episodic_return")]
-    assert len(episodes) == 1 and float(episodes[0]["charts/episodic_length"]) == 100
+    assert len(episodes) == 1 and float(episodes[0]["charts/episodic_length"]) == 200  # pen's horizon
+    ep = episodes[0]  # training episodes are counted by each success definition; reward 0 marks a goal step
+    goal_steps = float(ep["charts/episodic_length"]) + float(ep["charts/episodic_return"])
+    assert float(ep["charts/success_any"]) == float(goal_steps > 0)
+    assert float(ep["charts/success_rate"]) == float(goal_steps > 20)
+    assert float(ep["charts/success_final"]) in (0.0, 1.0)
+    assert all(k in evals[-1] for k in ("eval/success_final", "eval/success_any"))
 
 
 def test_each_phase_samples_its_own_batch_size(tmp_path, small_pen_binary, monkeypatch):
@@ -135,9 +141,9 @@ def test_parameters_change_in_each_phase(tiny_run):
         p2 = torch.cat([p.flatten() for p in end["agent"][key].values()])
         assert not torch.equal(p0, p1) and not torch.equal(p1, p2), key
     assert offline["counters"] == {"offline_step": 150, "env_step": 0}
-    assert end["counters"] == {"offline_step": 150, "env_step": 150}
+    assert end["counters"] == {"offline_step": 150, "env_step": 200}
     # online experience entered the buffer, truncated at the horizon but never terminated
-    assert len(end["online_data"]["reward"]) == 150 and end["online_data"]["terminated"].sum() == 0
+    assert len(end["online_data"]["reward"]) == 200 and end["online_data"]["terminated"].sum() == 0
     assert end["agent"]["actor_opt"]["state"] and end["agent"]["critic_opt"]["state"], "optimizer state is saved"
 
 
@@ -199,10 +205,10 @@ def _without_timing(run: Path) -> tuple[list[dict], dict]:
 def test_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binary, monkeypatch):
     """Exact resume: SIGTERM (Ctrl-C alike) in the offline phase and mid-episode online, and a crash with no save
     on the way down (as SIGKILL), each resumed with --checkpoint, end with metrics.csv and final.json equal, timing
-    columns aside, to the uninterrupted run's. pen's episodes last 100 steps."""
+    columns aside, to the uninterrupted run's. pen's episodes last 200 steps."""
     _, path = small_pen_binary
-    common = dict(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=250, eval_every=100,
-                  save_every=50, run_dir=str(tmp_path), **{**TINY, "log_every": 10})
+    common = dict(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=500, eval_every=200,
+                  save_every=100, run_dir=str(tmp_path), **{**TINY, "log_every": 10})
     awac.train(awac.Args(run_name="straight", **common))
     real_update = awac.AWAC.update
 
@@ -226,16 +232,16 @@ def test_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binary, monk
     resume = awac.Args(checkpoint=str(ckpt), progress=False)
     run_until(awac.Args(run_name="killed", **common), 30, KeyboardInterrupt)  # offline update 30
     assert torch.load(ckpt, weights_only=True)["counters"] == {"offline_step": 30, "env_step": 0}
-    run_until(resume, 30 + 140, KeyboardInterrupt)  # online step 140: saved at the episode boundary, step 100
-    assert torch.load(ckpt, weights_only=True)["counters"] == {"offline_step": 60, "env_step": 100}
-    run_until(resume, 230 - 100, RuntimeError)  # online step 230, a crash: the last periodic save is at step 200
+    run_until(resume, 30 + 280, KeyboardInterrupt)  # online step 280: saved at the episode boundary, step 200
     assert torch.load(ckpt, weights_only=True)["counters"] == {"offline_step": 60, "env_step": 200}
+    run_until(resume, 460 - 200, RuntimeError)  # online step 460, a crash: the last periodic save is at step 400
+    assert torch.load(ckpt, weights_only=True)["counters"] == {"offline_step": 60, "env_step": 400}
     awac.train(resume)
     straight, resumed = _without_timing(tmp_path / "straight"), _without_timing(tmp_path / "killed")
     assert len(straight[0]) > 30 and resumed[0] == straight[0]
     assert resumed[1] == straight[1]
     end = torch.load(ckpt, weights_only=True)
-    assert end["counters"] == {"offline_step": 60, "env_step": 250} and len(end["online_data"]["reward"]) == 250
+    assert end["counters"] == {"offline_step": 60, "env_step": 500} and len(end["online_data"]["reward"]) == 500
 
 
 def test_bad_dataset_for_the_env_fails_before_training(tmp_path, door_human):
@@ -255,13 +261,13 @@ def test_resume_after_a_crash_redoes_the_lost_steps_once(tmp_path, small_pen_bin
     """A crash (no save on the way down) resumes from the last periodic checkpoint; the rows logged after it are
     dropped from metrics.csv, so every step appears once."""
     _, path = small_pen_binary
-    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=120, eval_every=1000,
+    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=240, eval_every=1000,
                      save_every=30, run_dir=str(tmp_path), run_name="crash", **{**TINY, "log_every": 10})
     real_update, calls = awac.AWAC.update, {"n": 0}
 
     def crashing_update(self, batch):
         calls["n"] += 1
-        if calls["n"] == 175:  # online step 115; the last checkpoint: the episode boundary after step 30, 100
+        if calls["n"] == 290:  # online step 230; the last checkpoint: the episode boundary after step 30, 200
             raise RuntimeError("simulated crash")
         return real_update(self, batch)
 
@@ -270,13 +276,13 @@ def test_resume_after_a_crash_redoes_the_lost_steps_once(tmp_path, small_pen_bin
         awac.train(args)
     monkeypatch.setattr(awac.AWAC, "update", real_update)
     ckpt_path = tmp_path / "crash" / "checkpoint.pt"
-    assert torch.load(ckpt_path, weights_only=False)["counters"]["env_step"] == 100
+    assert torch.load(ckpt_path, weights_only=False)["counters"]["env_step"] == 200
     with pytest.raises(ValueError, match="can be evaluated, not resumed"):
         awac.train(awac.Args(checkpoint=str(tmp_path / "crash" / "checkpoint_offline.pt"), progress=False))
     final = awac.train(awac.Args(checkpoint=str(ckpt_path), progress=False))
     with (tmp_path / "crash" / "metrics.csv").open() as f:
         steps = [int(float(r["charts/global_step"])) for r in csv.DictReader(f) if r["losses/critic"]]
-    assert steps == list(range(10, 181, 10)), "each logged update step exactly once, in order"
+    assert steps == list(range(10, 301, 10)), "each logged update step exactly once, in order"
     # resuming a finished run changes nothing
     before = (tmp_path / "crash" / "final.json").read_text()
     again = awac.train(awac.Args(checkpoint=str(ckpt_path), progress=False))

@@ -176,12 +176,12 @@ def test_awr_run_reaches_updates_in_both_phases(tmp_path, small_pen_binary):
     iters = [r for r in rows if r.get("charts/iteration")]
     assert [r.get("charts/offline_step") or "" for r in iters][:2] == ["100", "200"]
     online = [int(r["charts/env_step"]) for r in iters if r.get("charts/env_step")]
-    assert online == [200, 400, 450], "whole 100-step pen episodes until the budget cuts the last iteration"
+    assert online == [200, 400, 450], "whole 200-step pen episodes until the budget cuts the last iteration"
     assert all(np.isfinite(float(r["losses/actor"])) for r in iters)
     ckpt = torch.load(tmp_path / "awr" / "checkpoint.pt", weights_only=False)
     assert ckpt["counters"] == {"iteration": 5, "offline_step": 200, "env_step": 450}
     online_data = ckpt["online_data"]
-    assert len(online_data["reward"]) == 450 and online_data["episode_end"].sum() == 5  # 4 timeouts + the cut
+    assert len(online_data["reward"]) == 450 and online_data["episode_end"].sum() == 3  # 2 timeouts + the cut
     again = awr.train(awr.Args(checkpoint=str(tmp_path / "awr" / "checkpoint.pt"), eval_only=True, eval_episodes=2,
                                progress=False))
     assert again["eval/return_mean"] == final["eval/return_mean"]
@@ -247,7 +247,7 @@ def test_sac_fd_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binar
     _, path = small_pen_binary
     extra = dict(dataset="none", learning_starts=150) if variant == "scratch" else dict(
         dataset=str(path), bc_pretrain_steps=20, offline_steps=40)
-    common = dict(env_id="pen-binary", online_steps=250, eval_every=100, save_every=50, run_dir=str(tmp_path),
+    common = dict(env_id="pen-binary", online_steps=500, eval_every=200, save_every=100, run_dir=str(tmp_path),
                   batch_size=16, hidden_dims=(16, 16), eval_episodes=1, log_every=10, wandb_mode="disabled",
                   progress=False, threads=1, **extra)
     sac_fd.train(sac_fd.Args(run_name="straight", **common))
@@ -272,14 +272,14 @@ def test_sac_fd_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binar
 
     monkeypatch.setattr(sac_fd, "make_env", counting_make_env)
     ckpt = tmp_path / "killed" / "checkpoint.pt"
-    calls.update(n=0, stop_at=140, crash=False)  # online step 140, mid-episode: saved at the boundary, step 100
+    calls.update(n=0, stop_at=280, crash=False)  # online step 280, mid-episode: saved at the boundary, step 200
     with pytest.raises(KeyboardInterrupt):
         sac_fd.train(sac_fd.Args(run_name="killed", **common))
-    assert torch.load(ckpt, weights_only=True)["counters"]["env_step"] == 100
-    calls.update(n=100, stop_at=230, crash=True)  # a crash: the last periodic save is at the boundary, step 200
+    assert torch.load(ckpt, weights_only=True)["counters"]["env_step"] == 200
+    calls.update(n=200, stop_at=460, crash=True)  # a crash: the last periodic save is at the boundary, step 400
     with pytest.raises(RuntimeError):
         sac_fd.train(sac_fd.Args(checkpoint=str(ckpt), progress=False))
-    assert torch.load(ckpt, weights_only=True)["counters"]["env_step"] == 200
+    assert torch.load(ckpt, weights_only=True)["counters"]["env_step"] == 400
     calls.update(stop_at=0)
     sac_fd.train(sac_fd.Args(checkpoint=str(ckpt), progress=False))
     assert _timing_free(tmp_path / "killed") == _timing_free(tmp_path / "straight")

@@ -57,10 +57,10 @@ def test_generated_binary_dataset_schema_and_summary(small_pen_binary):
     data, _ = small_pen_binary
     check_schema(data, 45, 24)
     assert data["metadata"]["num_episodes"] == 25 + 4
-    assert len(data["rewards"]) == 29 * 100  # pen's horizon is 100; every episode runs to its time limit
+    assert len(data["rewards"]) == 29 * 200  # pen's horizon is 200 (rlkit's); every episode runs to its time limit
     assert data["timeouts"].sum() == 29 and not data["terminals"].any()
     summary = summarize(data)
-    assert summary["episodes"] == 29 and summary["transitions"] == 2900
+    assert summary["episodes"] == 29 and summary["transitions"] == 5800
     assert 0.0 <= summary["success_fraction"] <= summary["goal_reached_fraction"] <= 1.0
     # The DAPG pen expert succeeds in most episodes, so the demonstrations (first 25 episodes) are mostly successes.
     demos = {k: data[k][:2500] for k in ("rewards", "terminals", "timeouts")}

@@ -4,10 +4,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from utils.envs import HAND_TASKS, evaluate, is_success, make_env, normalized_score
+from utils.envs import HAND_TASKS, SUCCESS_DEFINITIONS, episode_success, evaluate, is_success, make_env, normalized_score
 
 
-@pytest.mark.parametrize("env_id,horizon", [("pen-binary", 100), ("door-binary", 200), ("relocate-binary", 200),
+@pytest.mark.parametrize("env_id,horizon", [("pen-binary", 200), ("door-binary", 200), ("relocate-binary", 200),
                                             ("hammer-binary", 200)])
 def test_binary_reward_horizon_and_truncation(env_id, horizon):
     env = make_env(env_id, seed=0)
@@ -35,14 +35,25 @@ def test_success_criterion_thresholds():
         assert not is_success(25, env_id) and is_success(26, env_id)
 
 
+def test_three_success_definitions_by_hand():
+    late = [False] * 190 + [True] * 10  # a door opened at step 191 and held: success at the end, not by hand_dapg's
+    early = [True] * 30 + [False] * 170  # opened, held 30 steps, then lost
+    assert episode_success(late, "door-binary") == {"success_final": 1.0, "success_any": 1.0, "success_rate": 0.0}
+    assert episode_success(early, "door-binary") == {"success_final": 0.0, "success_any": 1.0, "success_rate": 1.0}
+    assert episode_success([False] * 100, "pen-binary") == dict.fromkeys(SUCCESS_DEFINITIONS, 0.0)
+    assert episode_success([True] * 21, "pen-binary")["success_rate"] == 1.0  # pen: more than 20 steps
+    with pytest.raises(ValueError, match="at least one step"):
+        episode_success([], "door-binary")
+
+
 class ScriptedSuccess(gym.Env):
-    """Episodes of 100 steps whose first `goal_steps` steps report success."""
+    """Episodes of 100 steps whose first `goal_steps` steps report success, or the last ones with `late`."""
 
     observation_space = gym.spaces.Box(-1, 1, (3,))
     action_space = gym.spaces.Box(-1, 1, (2,))
 
-    def __init__(self, goal_steps: int):
-        self.goal_steps, self.t = goal_steps, 0
+    def __init__(self, goal_steps: int, late: bool = False):
+        self.goal_steps, self.late, self.t = goal_steps, late, 0
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -51,7 +62,7 @@ class ScriptedSuccess(gym.Env):
 
     def step(self, action):
         self.t += 1
-        success = self.t <= self.goal_steps
+        success = self.t > 100 - self.goal_steps if self.late else self.t <= self.goal_steps
         return np.zeros(3, dtype=np.float32), float(success) - 1.0, False, self.t >= 100, {"success": success}
 
 
@@ -61,8 +72,15 @@ def test_evaluate_counts_success_on_scripted_episodes(goal_steps, expected):
     gym.register(env_id, entry_point=ScriptedSuccess, kwargs={"goal_steps": goal_steps})
     result = evaluate(lambda o: np.zeros(2, dtype=np.float32), env_id, episodes=3, seed=0)
     assert result["success_rate"] == expected
+    assert result["success_any"] == 1.0 and result["success_final"] == 0.0  # held from the start, lost before the end
     assert result["return_mean"] == goal_steps - 100
     assert result["length_mean"] == 100
+
+
+def test_evaluate_counts_a_late_goal_by_the_final_and_any_step_definitions():
+    gym.register("ScriptedLateSuccess-v0", entry_point=ScriptedSuccess, kwargs={"goal_steps": 10, "late": True})
+    result = evaluate(lambda o: np.zeros(2, dtype=np.float32), "ScriptedLateSuccess-v0", episodes=2, seed=0)
+    assert (result["success_final"], result["success_any"], result["success_rate"]) == (1.0, 1.0, 0.0)
 
 
 def test_evaluate_on_a_hand_task_is_repeatable():
@@ -76,7 +94,7 @@ def test_evaluate_on_a_hand_task_is_repeatable():
 
 def test_evaluate_has_no_success_rate_without_success_info():
     result = evaluate(lambda o: np.zeros(1, dtype=np.float32), "Pendulum-v1", episodes=1, seed=0)
-    assert np.isnan(result["success_rate"]) and result["length_mean"] == 200
+    assert all(np.isnan(result[k]) for k in SUCCESS_DEFINITIONS) and result["length_mean"] == 200
 
 
 def test_actions_in_minus_one_one_reach_the_whole_range_of_other_action_spaces():
@@ -92,7 +110,7 @@ def test_actions_in_minus_one_one_reach_the_whole_range_of_other_action_spaces()
 
 
 def test_normalized_score():
-    assert normalized_score("pen-binary", -100.0) == 0.0
+    assert normalized_score("pen-binary", -200.0) == 0.0
     assert normalized_score("door-binary", 0.0) == 100.0
     assert normalized_score("relocate-binary", -150.0) == 25.0
     assert normalized_score("HalfCheetah-v5", 12135.0) == pytest.approx(100.0)

@@ -53,7 +53,7 @@ def test_data_that_cannot_be_minari_episodes_is_refused(small_pen_binary, minari
     data, _ = small_pen_binary
     broken = {**data, "next_observations": data["next_observations"].copy()}
     broken["next_observations"][3] += 1.0
-    with pytest.raises(DatasetError, match=r"episode 0 \(rows 0-99\): next_observations\[3\] is not observations\[4\]"):
+    with pytest.raises(DatasetError, match=r"episode 0 \(rows 0-199\): next_observations\[3\] is not observations\[4\]"):
         ds.export_minari(broken, "test/broken-v0", "pen-binary")
     import minari
 

@@ -30,7 +30,7 @@ def test_a_recorded_evaluation_decodes_and_has_the_same_numbers(tmp_path):
     recorded = evaluate(policy, "pen-binary", 2, seed=7, video=video)
     assert recorded == plain
     frames = frames_of(video)
-    assert frames.shape == (101, 480, 480, 3)  # the reset and 100 steps of the first episode
+    assert frames.shape == (201, 480, 480, 3)  # the reset and 200 steps of the first episode
     assert frames.std() > 5 and not np.array_equal(frames[0], frames[-1])  # a scene that moves, not a blank
 
 

@@ -17,8 +17,8 @@ share).
 
 Outputs in `results/<experiment>/`: `summary.md` and `summary.csv` (per task and algorithm, and over all tasks:
 success rate and normalized score after the offline phase and at the end: mean over seeds, IQM, and 95%
-stratified-bootstrap confidence intervals of both, from rliable), `curves.png` (one panel per task: evaluation
-success rate against environment steps, offline phase shaded at negative steps, mean over seeds with a 95%
+stratified-bootstrap confidence intervals of both, from rliable), `curves.png` (one panel per task and success
+definition: evaluation success against environment steps, offline phase shaded at negative steps, mean over seeds with a 95%
 bootstrap band per algorithm), `q_values.png` (the same for the critics' mean Q on training batches, for the
 algorithms that have critics), and `runs.csv` (every run, its directory and its status).
 
@@ -43,6 +43,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from utils.envs import SUCCESS_DEFINITIONS
+
 ROOT = Path(__file__).resolve().parents[1]
 ALGOS = ("awac", "sac_fd", "bc", "awr")
 # Flags a preset adds before the user's; each script receives only those its Args has.
@@ -57,19 +59,30 @@ BUDGETS: dict[str, list[str]] = {
     # SACfD with 25K BC-pretraining updates of its actor (SACfD-pretrain in the paper's figure).
     "paper-door": ["--offline-steps", "25000", "--online-steps", "300000", "--eval-every", "10000",
                    "--eval-episodes", "50", "--save-every", "10000", "--bc-pretrain-steps", "25000"],
+    # A screen at a tenth of the paper's online budget: 25K offline updates, 100K environment steps at each script's
+    # own batch size, evaluations every 10K on 50 episodes (the door screen and the precision check; pen at 256).
+    "screen": ["--offline-steps", "25000", "--online-steps", "100000", "--eval-every", "10000", "--eval-episodes",
+               "50", "--save-every", "10000", "--bc-pretrain-steps", "25000"],
     # The locomotion tasks (HalfCheetah-v5, Walker2d-v5, Ant-v5) at a budget that fits: 25K offline updates and
     # 100K environment steps, online batch 256 (AWAC's offline batch stays rlkit's 128; the paper: 500K+ steps at
     # batch 1024). Their datasets need the SAC experts of utils/experts.py (README, "Locomotion").
     "locomotion": ["--offline-steps", "25000", "--online-steps", "100000", "--batch-size", "256", "--eval-every",
                    "5000", "--eval-episodes", "10", "--save-every", "25000"],
 }
-METRICS = ("success_rate", "normalized_score")
+# The success definitions of utils.envs.SUCCESS_DEFINITIONS, the one rlkit's logs (and so, most likely, the AWAC
+# paper's curves) report first; every table gives each in its own column, never mixed.
+SUCCESS = ("success_final", "success_any", "success_rate")
+METRICS = (*SUCCESS, "normalized_score")
+# Column headers and the index of each metric in a curve point (offline, step, success_rate, score, final, any).
+LABELS = {"success_final": "success at last step", "success_any": "success at any step",
+          "success_rate": "success > 20/25 steps", "normalized_score": "score"}
+COLUMN = {"success_rate": 2, "normalized_score": 3, "success_final": 4, "success_any": 5}
 # Environment steps at which summary.md also reports each method (besides after the offline phase and at the end).
-MILESTONES: dict[str, tuple[int, ...]] = {"paper-door": (100_000, 200_000, 300_000),
+MILESTONES: dict[str, tuple[int, ...]] = {"paper-door": (100_000, 200_000, 300_000), "screen": (50_000, 100_000),
                                           "locomotion": (25_000, 50_000, 100_000)}
 # ... and also averaged over the evaluations of this many steps up to each milestone (5 evaluations of 50 episodes
 # on door, of 10 episodes on the locomotion tasks).
-WINDOWS: dict[str, int] = {"paper-door": 50_000, "locomotion": 25_000}
+WINDOWS: dict[str, int] = {"paper-door": 50_000, "screen": 50_000, "locomotion": 25_000}
 
 
 def algo_flags(algo: str) -> set[str]:
@@ -236,8 +249,10 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------------------------- report
 def load_run(run_dir: Path) -> dict:
-    """A finished run's config, final metrics and evaluation curve: (offline, step, success rate, score) per evaluation,
-    where step counts updates from the start of the offline phase (BC pretraining included) or online env steps."""
+    """A finished run's config, final metrics and evaluation curve: (offline, step, success_rate, score,
+    success_final, success_any) per evaluation (NaN for a definition the run did not log: runs before December 2026
+    logged success_rate only), where step counts updates from the start of the offline phase (BC pretraining
+    included) or online env steps."""
     config = json.loads((run_dir / "config.json").read_text())
     # null is a metric without a value (success on locomotion tasks); older runs wrote NaN, which json reads too
     final = {k: np.nan if v is None else v for k, v in json.loads((run_dir / "final.json").read_text()).items()}
@@ -258,7 +273,8 @@ def load_run(run_dir: Path) -> dict:
                     step = float(row["charts/offline_step"]) + (bc_steps if float(row["charts/offline_step"]) else 0)
                 else:
                     step = float(row.get("charts/env_step") or 0)
-                curve.append((offline, step, float(row["eval/success_rate"]), float(row["eval/normalized_score"])))
+                curve.append((offline, step, float(row["eval/success_rate"]), float(row["eval/normalized_score"]),
+                              *(float(row.get(f"eval/{k}") or "nan") for k in ("success_final", "success_any"))))
     algo = run_dir.name.split("__")[1] if run_dir.name.count("__") >= 2 else Path(config.get("run_dir", "?")).name
     return {"dir": run_dir, "algo": algo, "env_id": config["env_id"], "seed": config["seed"], "config": config,
             "offline_steps": config.get("offline_steps", 0) + bc_steps, "eval_every": config.get("eval_every", 1),
@@ -276,21 +292,24 @@ def at_step(run: dict, step: int, metric: str, window: int = 0) -> float:
     online = [c for c in run["curve"] if not c[0]]
     if not online:
         return run["final"].get(f"eval/{metric}", np.nan)
-    every, column = run.get("eval_every", 1), 2 if metric == "success_rate" else 3
+    every, column = run.get("eval_every", 1), COLUMN[metric]
     if not any(step <= c[1] < step + every for c in online):
         return np.nan
-    found = [c[column] for c in online if step - max(window - every, 0) <= c[1] < step + every]
+    found = [c[column] if column < len(c) else np.nan for c in online
+             if step - max(window - every, 0) <= c[1] < step + every]
     return float(np.mean(found)) if window else found[0]
 
 
 def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000, window: int = 0) -> list[str]:
-    """Markdown rows: per task and algorithm, success rate and normalized score at each of `steps` (mean and IQM
-    over the seeds that reached it, with rliable's 95% stratified-bootstrap CIs); with `window`, also their mean
-    over the evaluations of the last `window` steps (see `at_step`)."""
+    """Markdown rows: per task and algorithm, each success definition and the normalized score at each of `steps`
+    (mean over the seeds that reached it, with rliable's 95% stratified-bootstrap CIs); with `window`, also their
+    mean over the evaluations of the last `window` steps (see `at_step`)."""
     last = f"last {window // 1000:g}K" if window % 1000 == 0 else f"last {window:,}"
-    extra = f" success, {last} (mean [95% CI]) | score, {last} (mean [95% CI]) |" if window else ""
-    lines = ["| task | algorithm | env steps | runs | success (mean [95% CI]) | success (IQM [95% CI]) | "
-             "score (mean [95% CI]) |" + extra, "|---|---|---|---|---|---|---|" + "---|" * 2 * bool(window)]
+    header = [f"{LABELS[m]} (mean [95% CI])" for m in METRICS]
+    if window:
+        header += [f"{LABELS[m]}, {last} (mean [95% CI])" for m in METRICS]
+    lines = ["| task | algorithm | env steps | runs | " + " | ".join(header) + " |",
+             "|---|---|---|---|" + "---|" * len(header)]
     for task in sorted({r["env_id"] for r in runs}):
         for algo in dict.fromkeys(r["algo"] for r in runs):
             mine = [r for r in runs if r["env_id"] == task and r["algo"] == algo]
@@ -300,14 +319,12 @@ def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000, 
                     for metric in METRICS:  # a task without success info (locomotion) has scores only
                         x = np.array([at_step(r, step, metric, width) for r in mine])
                         x = x[~np.isnan(x)]
-                        iqm_column = metric == "success_rate" and not width
                         if len(x) == 0:
-                            cells += ["n/a"] * (2 if iqm_column else 1)
+                            cells.append("n/a")
                             continue
-                        n = len(x)
-                        (mean, iqm), ((mlo, ilo), (mhi, ihi)) = (v[algo] for v in interval({algo: x[:, None]}, reps))
-                        cells += [f"{mean:.2f} [{mlo:.2f}, {mhi:.2f}]"] + ([f"{iqm:.2f} [{ilo:.2f}, {ihi:.2f}]"]
-                                                                           if iqm_column else [])
+                        n = max(n, len(x))
+                        (mean, _), ((mlo, _), (mhi, _)) = (v[algo] for v in interval({algo: x[:, None]}, reps))
+                        cells.append(f"{mean:.2f} [{mlo:.2f}, {mhi:.2f}]")
                 if n:
                     note = " (no online phase: its final policy)" if not any(not c[0] for r in mine
                                                                                for c in r["curve"]) else ""
@@ -328,14 +345,15 @@ def without_success_columns(lines: list[str]) -> list[str]:
 def run_table(runs: list[dict]) -> list[str]:
     """Markdown rows, one per run: success and score after the offline phase and at the end, its steps (offline
     updates, BC pretraining included, plus online environment steps), wall time and steps per second of wall time."""
-    lines = ["| run | success, offline | success, end | score, offline | score, end | steps | wall time (h) | "
-             "steps/s |", "|---|---|---|---|---|---|---|---|"]
+    header = [f"{LABELS[m]}, {phase}" for m in METRICS for phase in ("offline", "end")]
+    lines = ["| run | " + " | ".join(header) + " | steps | wall time (h) | steps/s |",
+             "|---|" + "---|" * (len(header) + 3)]
     for r in sorted(runs, key=lambda r: (r["env_id"], r["algo"], r["seed"])):
         f, online = r["final"], r["config"].get("online_steps") or 0
         steps, hours = r["offline_steps"] + online, f.get("wall_time_s", np.nan) / 3600
-        cells = [f.get(k, np.nan) for k in ("offline/eval/success_rate", "eval/success_rate",
-                                            "offline/eval/normalized_score", "eval/normalized_score")]
-        lines.append(f"| {r['dir'].name} | {cells[0]:.2f} | {cells[1]:.2f} | {cells[2]:.1f} | {cells[3]:.1f} | "
+        cells = [f"{f.get(prefix + m, np.nan):.{1 if m == 'normalized_score' else 2}f}"
+                 for m in METRICS for prefix in ("offline/eval/", "eval/")]
+        lines.append(f"| {r['dir'].name} | {' | '.join(cells)} | "
                      f"{steps:,} | {hours:.2f} | {steps / (hours * 3600) if hours > 0 else np.nan:.1f} |"
                      .replace("nan", "n/a"))
     return lines
@@ -391,8 +409,10 @@ def summarize(runs: list[dict], reps: int = 2000) -> list[dict]:
 
 
 def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "curve") -> None:
-    """curves.png: one panel per task, success rate against environment steps, offline phase at negative steps.
-    With curve="q_curve": the critics' mean Q on training batches (values/q_mean) instead, as q_values.png."""
+    """curves.png: one column per task and one row per success definition that the runs logged (SUCCESS order),
+    evaluation success against environment steps, offline phase at negative steps; tasks without success info
+    (locomotion) plot the normalized score instead. With curve="q_curve": one row of the critics' mean Q on training
+    batches (values/q_mean) instead, as q_values.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -401,49 +421,58 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
 
     tasks = sorted({r["env_id"] for r in runs})
     algos = list(dict.fromkeys(r["algo"] for r in runs))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks) + 1.8, 3.8), squeeze=False)
+
+    def logged(metric: str) -> bool:
+        return any(COLUMN[metric] < len(p) and not np.isnan(p[COLUMN[metric]]) for r in runs for p in r[curve])
+
+    rows = [2] if curve != "curve" else [COLUMN[m] for m in SUCCESS if logged(m)] or [COLUMN["normalized_score"]]
+    fig, axes = plt.subplots(len(rows), len(tasks), figsize=(5.2 * len(tasks) + 1.8, 3.8 * len(rows)), squeeze=False)
     rng = np.random.default_rng(0)
-    for ax, task in zip(axes[0], tasks):
-        offline_len = max((r["offline_steps"] for r in runs if r["env_id"] == task), default=0)
-        # success rate (index 2 of a curve point), or the normalized score (3) on tasks without success info
-        column = 2 if curve != "curve" or any(not np.isnan(p[2]) for r in runs if r["env_id"] == task
-                                               for p in r[curve]) else 3
-        for i, algo in enumerate(algos):
-            mine = [r for r in runs if r["env_id"] == task and r["algo"] == algo]
-            if not mine:
-                continue
-            points: dict[float, list[float]] = {}
-            for r in mine:
-                for point in r[curve]:
-                    x = point[1] - r["offline_steps"] if point[0] else point[1]
-                    if curve == "curve" and not point[0]:  # AWR evaluates after the iteration that crosses a
-                        x = x // r["eval_every"] * r["eval_every"]  # multiple, at steps that differ between seeds
-                    points.setdefault(x, []).append(point[column])
-            xs = sorted(x for x, v in points.items() if len(v) == len(mine))  # steps every seed reached
-            mean = np.array([np.mean(points[x]) for x in xs])
-            boot = np.array([[rng.choice(points[x], len(points[x])).mean() for _ in range(reps)] for x in xs])
-            lo, hi = np.percentile(boot, 2.5, axis=1), np.percentile(boot, 97.5, axis=1)
-            ax.plot(xs, mean, label=f"{algo} ({len(mine)} seeds)", color=f"C{i}")
-            ax.fill_between(xs, lo, hi, color=f"C{i}", alpha=0.2)
-            online_end = max((p[1] for r in runs if r["env_id"] == task for p in r[curve] if not p[0]), default=0)
-            if curve == "curve" and xs and xs[-1] <= 0 < online_end:  # no online phase (BC): its final policy, flat
-                ax.hlines(mean[-1], 0, online_end, color=f"C{i}", linestyles="dashed")
-        if offline_len:
-            ax.axvspan(-offline_len, 0, color="0.9", zorder=0)
-            ax.text(-offline_len / 2, 1.02, "offline", ha="center", va="bottom", fontsize=8, color="0.4",
-                    transform=ax.get_xaxis_transform())
-        ax.axvline(0, color="0.5", lw=0.8)
-        ax.set(title=task, xlabel="environment steps (offline updates before 0)")
-        if curve == "curve" and column == 2:
-            ax.set_ylim(-0.02, 1.08)
-        if curve != "curve":  # a diverging critic (SACfD on door: 1e11) next to a sane one (-100): both readable
-            ax.set_yscale("symlog", linthresh=10.0)
-            y0, y1 = ax.dataLim.y0, ax.dataLim.y1  # symlog autoscaling pads by decades: keep to the data
-            ax.set_ylim(y0 * 3 if y0 < 0 else y0 / 3, y1 * 3 if y1 > 0 else y1 / 3)
-        ax.set_ylabel("mean Q on training batches (symlog)" if curve != "curve" else
-                      "success rate (evaluation)" if column == 2 else "normalized score (D4RL)")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
-        ax.grid(alpha=0.3)
+    for row, success_column in zip(axes, rows):
+        for ax, task in zip(row, tasks):
+            offline_len = max((r["offline_steps"] for r in runs if r["env_id"] == task), default=0)
+            # a task without success info (locomotion) plots its normalized score (index 3 of a curve point)
+            column = success_column if curve != "curve" or any(
+                not np.isnan(p[2]) for r in runs if r["env_id"] == task for p in r[curve]) else 3
+            for i, algo in enumerate(algos):
+                mine = [r for r in runs if r["env_id"] == task and r["algo"] == algo]
+                if not mine:
+                    continue
+                points: dict[float, list[float]] = {}
+                for r in mine:
+                    for point in r[curve]:
+                        x = point[1] - r["offline_steps"] if point[0] else point[1]
+                        if curve == "curve" and not point[0]:  # AWR evaluates after the iteration that crosses a
+                            x = x // r["eval_every"] * r["eval_every"]  # multiple, at steps that differ between seeds
+                        points.setdefault(x, []).append(point[column] if column < len(point) else np.nan)
+                xs = sorted(x for x, v in points.items() if len(v) == len(mine) and not np.isnan(v).any())
+                if not xs:
+                    continue
+                mean = np.array([np.mean(points[x]) for x in xs])
+                boot = np.array([[rng.choice(points[x], len(points[x])).mean() for _ in range(reps)] for x in xs])
+                lo, hi = np.percentile(boot, 2.5, axis=1), np.percentile(boot, 97.5, axis=1)
+                ax.plot(xs, mean, label=f"{algo} ({len(mine)} seeds)", color=f"C{i}")
+                ax.fill_between(xs, lo, hi, color=f"C{i}", alpha=0.2)
+                online_end = max((p[1] for r in runs if r["env_id"] == task for p in r[curve] if not p[0]), default=0)
+                if curve == "curve" and xs[-1] <= 0 < online_end:  # no online phase (BC): its final policy, flat
+                    ax.hlines(mean[-1], 0, online_end, color=f"C{i}", linestyles="dashed")
+            if offline_len:
+                ax.axvspan(-offline_len, 0, color="0.9", zorder=0)
+                ax.text(-offline_len / 2, 1.02, "offline", ha="center", va="bottom", fontsize=8, color="0.4",
+                        transform=ax.get_xaxis_transform())
+            ax.axvline(0, color="0.5", lw=0.8)
+            ax.set(title=task, xlabel="environment steps (offline updates before 0)")
+            if curve == "curve" and column != 3:
+                ax.set_ylim(-0.02, 1.08)
+            if curve != "curve":  # a diverging critic (SACfD on door: 1e11) next to a sane one (-100): both readable
+                ax.set_yscale("symlog", linthresh=10.0)
+                y0, y1 = ax.dataLim.y0, ax.dataLim.y1  # symlog autoscaling pads by decades: keep to the data
+                ax.set_ylim(y0 * 3 if y0 < 0 else y0 / 3, y1 * 3 if y1 > 0 else y1 / 3)
+            label = {v: LABELS[k] for k, v in COLUMN.items()}[column]
+            ax.set_ylabel("mean Q on training batches (symlog)" if curve != "curve" else
+                          f"{label} (evaluation)" if column != 3 else "normalized score (D4RL)")
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
+            ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -465,15 +494,18 @@ def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None, a
         w.writeheader()
         w.writerows(rows)
     fmt = lambda r, k, s=1: f"{r[k] * s:.2f} [{r[k + '_lo'] * s:.2f}, {r[k + '_hi'] * s:.2f}]"  # noqa: E731
-    lines = ["| task | algorithm | runs | success, offline (mean [95% CI]) | success, end (mean [95% CI]) | "
-             "success, end (IQM [95% CI]) | score, offline (mean [95% CI]) | score, end (mean [95% CI]) |",
-             "|---|---|---|---|---|---|---|---|"]
+    header = [f"{LABELS[m]}, {phase} (mean [95% CI])" for m in METRICS for phase in ("offline", "end")]
+    lines = ["| task | algorithm | runs | " + " | ".join(header) + " |", "|---|---|---|" + "---|" * len(header)]
     for r in rows:  # success is n/a on tasks without success info (locomotion): their score is D4RL's
-        lines.append(f"| {r['task']} | {r['algorithm']} | {r['runs']} | {fmt(r, 'success_rate_offline_mean')} | "
-                     f"{fmt(r, 'success_rate_end_mean')} | {fmt(r, 'success_rate_end_iqm')} | "
-                     f"{fmt(r, 'normalized_score_offline_mean')} | {fmt(r, 'normalized_score_end_mean')} |"
+        cells = [fmt(r, f"{m}_{phase}_mean") for m in METRICS for phase in ("offline", "end")]
+        lines.append(f"| {r['task']} | {r['algorithm']} | {r['runs']} | {' | '.join(cells)} |"
                      .replace("nan [nan, nan]", "n/a"))
-    lines = without_success_columns(lines)
+    definitions = ["Success definitions (utils.envs.SUCCESS_DEFINITIONS), each in its own column:", "",
+                   *(f"- {LABELS[k]} (`eval/{k}`): {v}" for k, v in SUCCESS_DEFINITIONS.items()),
+                   "- score (`eval/normalized_score`): hand tasks, the percentage of steps on which the goal held; "
+                   "locomotion, D4RL's normalized return", ""]
+    lines = [*(definitions if any(not np.isnan(r["final"].get("eval/success_rate", np.nan)) for r in finished)
+               else []), *without_success_columns(lines)]
     if at:
         lines += ["", f"At {', '.join(f'{x:,}' for x in at)} online environment steps:", "",
                   *without_success_columns(milestone_table(finished, at, window=window))]

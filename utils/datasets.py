@@ -793,9 +793,12 @@ def _spec(name: str) -> DatasetSpec:
 
 
 def cache_path(name: str, seed: int = 0, cache_dir: str | Path | None = None) -> Path:
-    """Where a generated dataset is cached: `<cache_dir>/<name>-seed<seed>.npz`."""
-    _spec(name)
-    return Path(cache_dir or default_cache_dir()) / f"{name}-seed{seed}.npz"
+    """Where a generated dataset is cached: `<cache_dir>/<name>-h<horizon>-seed<seed>.npz` for the hand tasks'
+    rollouts, whose episodes are as long as the task's horizon (so a dataset built at another horizon, e.g. pen's
+    100 steps before December 2026, is never read for the current one), `<name>-seed<seed>.npz` otherwise."""
+    spec = _spec(name)
+    horizon = f"-h{HAND_TASKS[spec.env_id].horizon}" if spec.env_id in HAND_TASKS and spec.kind != "human" else ""
+    return Path(cache_dir or default_cache_dir()) / f"{name}{horizon}-seed{seed}.npz"
 
 
 def load_cached(name: str, seed: int = 0, cache_dir: str | Path | None = None, progress: bool = True,

@@ -2,13 +2,16 @@
 
 The paper's hand tasks (Nair et al. 2020, arXiv:2006.09359, Sec. 5.1) are the Adroit tasks of Rajeswaran et al.
 2018 with a sparse binary reward. The AWAC code (rail-berkeley/rlkit) used the `<task>-binary-v0` ids of a fork of
-hand_dapg's `mj_envs`, defined as `reward = goal_achieved - 1` with a 100-step limit for pen and 200 for door,
-relocate and hammer. mj_envs needs mujoco-py, so here the same tasks are rebuilt on gymnasium-robotics
-`AdroitHand<Task>Sparse-v1` (same models and goal conditions, new MuJoCo bindings):
+hand_dapg's `mj_envs` (anair13/mj_envs), defined as `reward = goal_achieved - 1`. That fork registers pen-binary-v0
+with a 100-step limit, but rlkit runs every hand task for 200 steps: `rlkit/envs/make_env.py` unwraps gym's
+TimeLimit (`env = env.env`), `rlkit/launchers/experiments/awac/awac_rl.py` sets `max_path_length` 200 for
+pen-binary-v0, door and relocate, and the pen env never returns done itself (`early_termination=False`), so the
+authors' pen episodes were 200 steps long; so are ours. mj_envs needs mujoco-py, so here the same tasks are rebuilt
+on gymnasium-robotics `AdroitHand<Task>Sparse-v1` (same models and goal conditions, new MuJoCo bindings):
 
 | name              | base id                       | horizon | goal condition (`info["success"]`)          |
 |-------------------|-------------------------------|---------|---------------------------------------------|
-| `pen-binary`      | `AdroitHandPenSparse-v1`      | 100     | pen within 0.075 of target, orientation > 0.95 |
+| `pen-binary`      | `AdroitHandPenSparse-v1`      | 200     | pen within 0.075 of target, orientation > 0.95 |
 | `door-binary`     | `AdroitHandDoorSparse-v1`     | 200     | door hinge angle >= 1.35 rad                |
 | `relocate-binary` | `AdroitHandRelocateSparse-v1` | 200     | ball within 0.1 of target                   |
 | `hammer-binary`   | `AdroitHandHammerSparse-v1`   | 200     | nail driven within 0.01 of the board        |
@@ -44,7 +47,7 @@ class HandTask:
 
 
 HAND_TASKS: dict[str, HandTask] = {
-    "pen-binary": HandTask("AdroitHandPenSparse-v1", 100, 20),
+    "pen-binary": HandTask("AdroitHandPenSparse-v1", 200, 20),
     "door-binary": HandTask("AdroitHandDoorSparse-v1", 200, 25),
     "relocate-binary": HandTask("AdroitHandRelocateSparse-v1", 200, 25),
     "hammer-binary": HandTask("AdroitHandHammerSparse-v1", 200, 25),
@@ -189,6 +192,25 @@ def is_success(goal_steps: int, env_id: str) -> bool:
     return goal_steps > success_steps(env_id)
 
 
+# The three ways an episode of a goal task is counted as a success, by the key they are logged under (eval/<key>
+# for evaluation episodes, charts/<key> for training episodes). They can differ a lot: a door policy that opens the
+# door at step 170 of 200 succeeds by the first two and fails hand_dapg's (README, "Success rates").
+SUCCESS_DEFINITIONS: dict[str, str] = {
+    "success_final": "goal at the episode's last step (rlkit's path statistics, env_infos/final/goal_achieved)",
+    "success_any": "goal at any step of the episode (CORL's eval_actor, and the later offline-to-online papers)",
+    "success_rate": "goal on more than 20 (pen) or 25 steps (hand_dapg's evaluate_success, the strictest)",
+}
+
+
+def episode_success(goal: list[bool] | np.ndarray, env_id: str) -> dict[str, float]:
+    """One episode's success by each of `SUCCESS_DEFINITIONS` (1.0 or 0.0), from its per-step goal flags (T,)
+    (`info["success"]`, the `goal_achieved` of mj_envs). Raises ValueError for an empty episode."""
+    if len(goal) == 0:
+        raise ValueError("an episode has at least one step: got no goal flags")
+    return {"success_final": float(bool(goal[-1])), "success_any": float(any(goal)),
+            "success_rate": float(is_success(int(np.sum(goal)), env_id))}
+
+
 def check_rendering(env_id: str) -> None:
     """Renders one frame of `env_id` and loads the video encoder, so that --capture-video fails before a run starts
     instead of in its middle.
@@ -240,8 +262,10 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: 
 
     Returns:
         `return_mean`, `return_std` (population std over episodes), `normalized_score` (of the mean return, see
-        `normalized_score`), `success_rate` (fraction of episodes whose goal held on more than `success_steps`
-        steps, hand_dapg's `evaluate_success`; NaN for envs without `info["success"]`), `length_mean` (steps).
+        `normalized_score`), the fraction of episodes that succeed by each of `SUCCESS_DEFINITIONS`:
+        `success_final` (goal at the last step), `success_any` (at any step) and `success_rate` (on more than
+        `success_steps` steps, hand_dapg's `evaluate_success`), each NaN for envs without `info["success"]`, and
+        `length_mean` (steps).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -256,7 +280,7 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: 
     has_success = True
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
-        done, ep_return, ep_len, goal_steps = False, 0.0, 0, 0
+        done, ep_return, ep_len, goal = False, 0.0, 0, []
         if writer is not None and i == 0:
             writer.append_data(env.render())
         while not done:
@@ -267,12 +291,13 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: 
             ep_return += float(reward)
             ep_len += 1
             if "success" in info:
-                goal_steps += int(info["success"])
+                goal.append(bool(info["success"]))
             else:
                 has_success = False
         returns.append(ep_return)
         lengths.append(ep_len)
-        successes.append(is_success(goal_steps, env_id))
+        if has_success:
+            successes.append(episode_success(goal, env_id))
         if writer is not None and i == 0:
             writer.close()
     env.close()
@@ -281,6 +306,7 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: 
         "return_mean": return_mean,
         "return_std": float(np.std(returns)),
         "normalized_score": normalized_score(env_id, return_mean),
-        "success_rate": float(np.mean(successes)) if has_success else float("nan"),
+        **{k: float(np.mean([e[k] for e in successes])) if has_success else float("nan")
+           for k in SUCCESS_DEFINITIONS},
         "length_mean": float(np.mean(lengths)),
     }
