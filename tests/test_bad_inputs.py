@@ -13,6 +13,7 @@ import awr
 import bc
 import sac_fd
 from conftest import ROOT
+from utils.run import cli
 
 MODULES = {"awac": awac, "sac_fd": sac_fd, "bc": bc, "awr": awr}
 TINY = ["--batch-size", "8", "--hidden-dims", "8", "--eval-episodes", "1", "--wandb-mode", "disabled",
@@ -23,7 +24,7 @@ def run_main(module, argv, monkeypatch, capsys) -> tuple[int, str]:
     """The script's command line in-process: its exit status and what it printed on stderr."""
     monkeypatch.setattr(sys, "argv", [f"{module.__name__}.py", *argv])
     with pytest.raises(SystemExit) as exit_info:
-        module.main()
+        cli(module.train, module.Args)
     return exit_info.value.code, capsys.readouterr().err
 
 

@@ -197,9 +197,9 @@ def test_help_lists_every_field(module):
         assert "--" + f.name.replace("_", "-") in out, f.name
 
 
-SHARED = ("MLP", "EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer", "Logger", "_atomic_torch_save",
-          "strict_json", "evaluate_policy", "ArgumentError", "CHECKS", "MAY_CHANGE", "check_args", "load_checkpoint",
-          "resume_args", "new_run_dir", "start_run_dir", "stop_on_signals", "setup", "evaluate_checkpoint", "Run", "main")
+# The small sections several algorithm files share stay textually identical, so `diff awac.py sac_fd.py` shows the
+# algorithms; run bookkeeping is not among them (it lives once, in utils/run.py).
+SHARED = ("MLP", "EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer", "evaluate_policy")
 
 
 def definitions(path: Path) -> dict[str, str]:
@@ -233,91 +233,6 @@ def test_shared_sections_stay_textually_identical():
             assert name not in mine or mine[name][0] == reference[name][0], (module.__name__, name)
 
 
-def _timing_free(run: Path) -> tuple[list[dict], dict]:
-    timing = {"charts/SPS", "wall_time_s", "offline/wall_time_s", "run_dir"}
-    with (run / "metrics.csv").open() as f:
-        rows = [{k: v for k, v in r.items() if k not in timing} for r in csv.DictReader(f)]
-    return rows, {k: v for k, v in json.loads((run / "final.json").read_text()).items() if k not in timing}
-
-
-@pytest.mark.parametrize("variant", ["sacfd_pretrain", "scratch"])
-def test_sac_fd_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binary, monkeypatch, variant):
-    """As awac.py's exact-resume test: SIGTERM mid-episode (in the random-action steps from scratch, whose
-    generator belongs to the action space) and a crash, each resumed, end equal to an uninterrupted run."""
-    _, path = small_pen_binary
-    extra = dict(dataset="none", learning_starts=150) if variant == "scratch" else dict(
-        dataset=str(path), bc_pretrain_steps=20, offline_steps=40)
-    common = dict(env_id="pen-binary", online_steps=500, eval_every=200, save_every=100, run_dir=str(tmp_path),
-                  batch_size=16, hidden_dims=(16, 16), eval_episodes=1, log_every=10, wandb_mode="disabled",
-                  progress=False, threads=1, **extra)
-    sac_fd.train(sac_fd.Args(run_name="straight", **common))
-    from utils.envs import make_env
-
-    calls = {"n": 0, "stop_at": 0, "crash": False}
-
-    def counting_make_env(*args, **kwargs):  # the training env; evaluation builds its own through utils.envs
-        env = make_env(*args, **kwargs)
-        real_step = env.step
-
-        def step(action):
-            calls["n"] += 1
-            if calls["n"] == calls["stop_at"] and calls["crash"]:
-                raise RuntimeError("crashed")
-            if calls["n"] == calls["stop_at"]:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return real_step(action)
-
-        env.step = step
-        return env
-
-    monkeypatch.setattr(sac_fd, "make_env", counting_make_env)
-    ckpt = tmp_path / "killed" / "checkpoint.pt"
-    calls.update(n=0, stop_at=280, crash=False)  # online step 280, mid-episode: saved at the boundary, step 200
-    with pytest.raises(KeyboardInterrupt):
-        sac_fd.train(sac_fd.Args(run_name="killed", **common))
-    assert torch.load(ckpt, weights_only=True)["counters"]["env_step"] == 200
-    calls.update(n=200, stop_at=460, crash=True)  # a crash: the last periodic save is at the boundary, step 400
-    with pytest.raises(RuntimeError):
-        sac_fd.train(sac_fd.Args(checkpoint=str(ckpt), progress=False))
-    assert torch.load(ckpt, weights_only=True)["counters"]["env_step"] == 400
-    calls.update(stop_at=0)
-    sac_fd.train(sac_fd.Args(checkpoint=str(ckpt), progress=False))
-    assert _timing_free(tmp_path / "killed") == _timing_free(tmp_path / "straight")
-
-
-def test_bc_and_awr_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binary, monkeypatch):
-    """SIGTERM during a BC update and during an AWR iteration (its updates after collecting data) are
-    honoured at the end of the step or iteration; resumed, both runs end equal to uninterrupted ones."""
-    _, path = small_pen_binary
-    tiny = dict(env_id="pen-binary", dataset=str(path), run_dir=str(tmp_path), batch_size=16, hidden_dims=(16,),
-                eval_episodes=1, wandb_mode="disabled", progress=False, threads=1)
-    runs = {bc: dict(offline_steps=120, eval_every=50, save_every=40, log_every=10),
-            awr: dict(offline_steps=40, online_steps=400, samples_per_iter=150, actor_steps=20, critic_steps=10,
-                      eval_every=200, save_every=100, log_every=1)}
-    for module, budget in runs.items():
-        name = module.__name__
-        module.train(module.Args(run_name=f"{name}-straight", **tiny, **budget))
-        real_update, calls = module.BC.update if module is bc else module.AWR.iteration, {"n": 0}
-
-        def interrupted(self, *args):
-            calls["n"] += 1
-            if calls["n"] == (70 if module is bc else 3):  # BC step 70; AWR's first online iteration (of 2)
-                os.kill(os.getpid(), signal.SIGTERM)
-            return real_update(self, *args)
-
-        monkeypatch.setattr(module.BC if module is bc else module.AWR, "update" if module is bc else "iteration",
-                            interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            module.train(module.Args(run_name=f"{name}-killed", **tiny, **budget))
-        monkeypatch.undo()
-        ckpt = tmp_path / f"{name}-killed" / "checkpoint.pt"
-        counters = torch.load(ckpt, weights_only=True)["counters"]
-        assert counters == ({"offline_step": 70} if module is bc else
-                            {"iteration": 3, "offline_step": 40, "env_step": 200}), counters
-        module.train(module.Args(checkpoint=str(ckpt), progress=False))
-        assert _timing_free(tmp_path / f"{name}-killed") == _timing_free(tmp_path / f"{name}-straight"), name
-
-
 def test_offline_batch_size_defaults_to_the_batch_size_in_sac_fd_and_awr(tmp_path, small_pen_binary, monkeypatch):
     """Both have an offline phase; --offline-batch-size sets its minibatches and defaults to --batch-size."""
     _, path = small_pen_binary
@@ -341,60 +256,3 @@ def test_offline_batch_size_defaults_to_the_batch_size_in_sac_fd_and_awr(tmp_pat
         assert sizes[:15] == [offline] * 15 and set(sizes[15:]) == {32}
 
 
-def test_a_run_killed_before_its_final_json_writes_it_when_resumed(tmp_path, small_pen_binary):
-    """final.json comes right after the last checkpoint; a run killed in between (its checkpoint already holds the
-    final result) writes it when resumed instead of staying unfinished forever."""
-    _, path = small_pen_binary
-    final = bc.train(bc.Args(env_id="pen-binary", dataset=str(path), offline_steps=10, eval_episodes=1,
-                             hidden_dims=(16,), run_dir=str(tmp_path), wandb_mode="disabled", progress=False))
-    run = Path(final["run_dir"])
-    written = (run / "final.json").read_text()
-    (run / "final.json").unlink()
-    again = bc.train(bc.Args(checkpoint=str(run / "checkpoint.pt"), progress=False))
-    assert (run / "final.json").read_text() == written and again == final
-
-
-@pytest.mark.parametrize("script", [awac, sac_fd, awr])
-def test_a_finished_run_given_more_online_steps_goes_on_and_keeps_its_first_result(tmp_path, small_pen_binary,
-                                                                                   script):
-    """--online-steps on the checkpoint of a finished run extends it (README, "Resuming"): the run goes on to the new
-    budget with its offline result, and the first final.json stays as final-<global step>.json."""
-    _, path = small_pen_binary
-    extra = {sac_fd: dict(bc_pretrain_steps=0), awr: dict(samples_per_iter=40, critic_steps=5, actor_steps=5)}.get(
-        script, {})
-    first = script.train(script.Args(env_id="pen-binary", dataset=str(path), offline_steps=20, online_steps=80,
-                                     eval_every=1000, save_every=1000, batch_size=16, hidden_dims=(16, 16),
-                                     eval_episodes=1, run_dir=str(tmp_path), run_name="run", wandb_mode="disabled",
-                                     progress=False, threads=1, **extra))
-    run = Path(first["run_dir"])
-    ckpt_before = torch.load(run / "checkpoint.pt", weights_only=True)
-    more = script.train(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=200, progress=False))
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
-    assert ckpt["counters"]["env_step"] >= 200 and json.loads((run / "final.json").read_text()) == more
-    kept = sorted(run.glob("final-*.json"))
-    assert len(kept) == 1 and json.loads(kept[0].read_text()) == first
-    assert {k: v for k, v in more.items() if k.startswith("offline/")} == {
-        k: v for k, v in first.items() if k.startswith("offline/")}
-    assert max(float(r["charts/env_step"] or 0) for r in read_rows(run) if r.get("charts/env_step")) > 80
-    again = script.train(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=200, progress=False))
-    assert again == more and len(list(run.glob("final-*.json"))) == 1  # finished at 200: nothing more to do
-    assert json.loads((run / "config.json").read_text())["online_steps"] == 200
-    # Any --online-steps counts, the default's value included (a field left at None keeps the checkpoint's):
-    assert script.setup(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=500_000))[0].online_steps \
-        == 500_000
-    assert script.setup(script.Args(checkpoint=str(run / "checkpoint.pt")))[0].online_steps == 200
-    # An extension killed before its first checkpoint is extended again without touching the first result:
-    (run / "final.json").unlink()
-    torch.save(ckpt_before, run / "checkpoint.pt")
-    script.train(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=200, progress=False))
-    assert json.loads(kept[0].read_text()) == first and (run / "final.json").is_file()
-
-
-def test_a_failing_first_evaluation_leaves_no_signal_handler_behind(tmp_path, small_pen_binary, monkeypatch):
-    _, path = small_pen_binary
-    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(bc, "evaluate_policy", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no eval")))
-    with pytest.raises(RuntimeError, match="no eval"):
-        bc.train(bc.Args(env_id="pen-binary", dataset=str(path), offline_steps=10, eval_episodes=1,
-                         hidden_dims=(16,), run_dir=str(tmp_path), wandb_mode="disabled", progress=False))
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -143,7 +143,7 @@ def test_summary_over_tasks_averages_each_seed_across_tasks():
 def sleeping_runs(tmp_path, n, seconds):
     """`n` runs on one worker that each sleep `seconds` and write no final.json (so they count as failed)."""
     sleep = [sys.executable, "-c", f"import time; time.sleep({seconds})"]
-    runs = [benchmark.Run("bc", "pen-binary", seed, tmp_path / f"pen-binary__bc__{seed}", sleep) for seed in range(n)]
+    runs = [benchmark.Cell("bc", "pen-binary", seed, tmp_path / f"pen-binary__bc__{seed}", sleep) for seed in range(n)]
     benchmark.launch(runs, argparse.Namespace(launcher="local", workers=1))
     return runs
 
@@ -319,3 +319,26 @@ def test_copy_runs_takes_the_small_result_files_of_finished_runs_only(tmp_path):
     assert written == [tmp_path / "out" / "runs" / done.name]
     assert sorted(p.name for p in written[0].iterdir()) == ["config.json", "final-325000.json", "final.json",
                                                             "metrics.csv"]
+
+
+def test_a_fork_of_awac_joins_a_grid_beside_awac(tmp_path, small_pen_binary):
+    """The workflow this repository exists for: copy awac.py, change its weighting, compare with one command. The
+    fork lives outside the repository and is given by path; its runs and rows go by its file name."""
+    _, dataset = small_pen_binary
+    source = (ROOT / "awac.py").read_text()
+    softmax = "return len(advantage) * F.softmax(advantage / beta, dim=0)"
+    assert softmax in source
+    fork = tmp_path / "forks" / "my_awac.py"
+    fork.parent.mkdir()
+    fork.write_text(source.replace(softmax, "return torch.ones_like(advantage)  # uniform weights: BC with a critic"))
+    rows = tiny_grid(tmp_path, dataset, algos=("awac", str(fork)), experiment="fork")
+    assert [(r["task"], r["algorithm"], r["runs"]) for r in rows] == [
+        ("pen-binary", "awac", 2), ("pen-binary", "my_awac", 2)]
+    runs = tmp_path / "fork" / "runs"
+    assert (runs / "pen-binary__my_awac__0" / "final.json").is_file()
+    weights = [float(r["values/weight_std"]) for r in csv.DictReader((runs / "pen-binary__my_awac__0" /
+                                                                     "metrics.csv").open()) if r["values/weight_std"]]
+    assert weights and all(w == 0.0 for w in weights), "the fork's own weighting ran"
+    assert "my_awac" in (tmp_path / "fork" / "summary.md").read_text()
+    with pytest.raises(SystemExit, match="no script"):
+        benchmark.main(["--algos", str(tmp_path / "missing.py"), "--results-dir", str(tmp_path)])

@@ -157,7 +157,7 @@ def test_checksum_mismatch_is_detected(tmp_path, monkeypatch):
     blob = bytearray(target.read_bytes())
     blob[1000] ^= 0xFF
     target.write_bytes(bytes(blob))
-    monkeypatch.setattr(ds, "ASSETS", tmp_path / "adroit")
+    monkeypatch.setattr("utils.expert_policies.ASSETS", tmp_path / "adroit")
     with pytest.raises(DatasetError, match="checksum mismatch"):
         ds.ExpertPolicy("pen")
     asset_path("door-dapg-expert-policy.npz")  # the untouched files still pass
@@ -397,7 +397,7 @@ def test_asset_path_tells_unlisted_altered_and_missing_files_apart(tmp_path, mon
     blob[500] ^= 0xFF
     (assets / "relocate-dapg-expert-policy.npz").write_bytes(bytes(blob))
     (assets / "door-dapg-expert-policy.npz").unlink()
-    monkeypatch.setattr(ds, "ASSETS", assets)
+    monkeypatch.setattr("utils.expert_policies.ASSETS", assets)
     with pytest.raises(DatasetError, match="my-pen-policy.npz is not a shipped file") as e:
         asset_path("my-pen-policy.npz")
     assert "missing" not in str(e.value)

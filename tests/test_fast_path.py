@@ -26,7 +26,7 @@ def _door_agents(door_human):
     rows = np.random.default_rng(0).integers(0, len(door_human["rewards"]), 1024)
     obs = torch.as_tensor(door_human["observations"][rows], dtype=torch.float32)
     action = torch.as_tensor(door_human["actions"][rows], dtype=torch.float32).clamp(-1, 1)
-    agents = {p: awac.AWAC(39, 28, awac.Args(precision=p), q_max=0.0) for p in ("fp32", "bf16")}
+    agents = {p: awac.AWAC(39, 28, awac.family_defaults(awac.Args(precision=p)), q_max=0.0) for p in ("fp32", "bf16")}
     with torch.no_grad():
         agents["fp32"].critic.out.weight.mul_(100.0)
         agents["fp32"].critic.out.bias.fill_(-50.0)
@@ -60,7 +60,7 @@ def test_bf16_advantage_weights_stay_close_to_fp32(door_human):
 
 def test_bf16_runs_only_the_hidden_layers_in_bf16():
     seen = []
-    agent = awac.AWAC(5, 3, awac.Args(precision="bf16", hidden_dims=(16, 16)), q_max=None)
+    agent = awac.AWAC(5, 3, awac.family_defaults(awac.Args(precision="bf16", hidden_dims=(16, 16))), q_max=None)
     hooks = [m.register_forward_hook(lambda m, i, o: seen.append((type(m).__name__, o.dtype)))
              for m in [*agent.actor.net, *agent.critic.hidden, agent.critic.out] if not isinstance(m, torch.nn.ReLU)]
     obs, action = torch.randn(8, 5), torch.rand(8, 3) * 2 - 1
@@ -75,7 +75,7 @@ def test_bf16_runs_only_the_hidden_layers_in_bf16():
 @pytest.mark.parametrize("module", [awac, sac_fd])
 def test_update_returns_device_tensors_read_only_when_logged(module):
     args = module.Args(hidden_dims=(16,), batch_size=8)
-    agent = module.AWAC(4, 2, args, q_max=None) if module is awac else module.SAC(4, 2, args)
+    agent = module.AWAC(4, 2, awac.family_defaults(args), q_max=None) if module is awac else module.SAC(4, 2, args)
     batch = {"obs": torch.randn(8, 4), "action": torch.rand(8, 2) * 2 - 1, "reward": -torch.ones(8),
              "next_obs": torch.randn(8, 4), "terminated": torch.zeros(8)}
     metrics = agent.update(batch)

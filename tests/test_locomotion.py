@@ -74,7 +74,7 @@ def test_a_fall_is_a_terminal_and_the_time_limit_a_timeout():
 def test_default_datasets_and_a_dataset_of_another_task_is_refused(tiny_experts, tmp_path, monkeypatch):
     assert ds.default_dataset("Walker2d-v5") == "walker2d-awac" and ds.default_dataset("door-binary") == "door-binary"
     assert ds.default_dataset("Hopper-v5") == "Hopper-v5"  # no prior data known: an unknown-dataset error names ids
-    monkeypatch.setattr(ds, "LOCOMOTION_ASSETS", tmp_path / "none-shipped")
+    monkeypatch.setattr("utils.expert_policies.LOCOMOTION_ASSETS", tmp_path / "none-shipped")
     with pytest.raises(DatasetError, match="no SAC expert for .walker2d. is shipped .*`python sac_fd.py --env-id "
                                            "Walker2d-v5 --dataset none"):
         ds.load_dataset(ds.default_dataset("Walker2d-v5"), "Walker2d-v5", cache_dir=tmp_path, progress=False)
@@ -93,7 +93,7 @@ def test_cached_data_of_an_earlier_shipped_expert_is_rebuilt(tiny_experts, tmp_p
     assets = tmp_path / "assets"
     assets.mkdir()
     name = "halfcheetah-sac-expert.npz"
-    monkeypatch.setattr(ds, "LOCOMOTION_ASSETS", assets)
+    monkeypatch.setattr("utils.expert_policies.LOCOMOTION_ASSETS", assets)
 
     def ship(weights_scale: float) -> str:
         with np.load(tiny_experts / name) as f:
@@ -187,3 +187,15 @@ def test_the_recorded_command_reruns_in_a_shell_with_the_home_directory_shortene
                             text=True, check=True).stdout.splitlines()
     assert echoed[echoed.index("--run-dir") + 1] == str(Path.home() / "my runs") and "--seed" not in echoed
     assert shlex.split(command)[2:4] == ["--env-id", "Ant-v5"]
+
+
+def test_the_experts_tool_copies_of_sac_fd_settings_agree_with_sac_fd():
+    """utils/experts.py must not import sac_fd.py (a library never imports a script), so it keeps two copies of
+    sac_fd's settings; this keeps them equal."""
+    import dataclasses
+
+    import sac_fd
+    from utils import experts
+
+    assert experts.SAC_FD_DEFAULTS == dataclasses.asdict(sac_fd.Args())
+    assert experts.SAC_LOG_STD_RANGE == (sac_fd.TanhGaussianActor.LOG_STD_MIN, sac_fd.TanhGaussianActor.LOG_STD_MAX)

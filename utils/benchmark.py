@@ -30,7 +30,9 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -44,6 +46,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from utils.envs import SUCCESS_DEFINITIONS
+from utils.run import run_holder
 
 ROOT = Path(__file__).resolve().parents[1]
 ALGOS = ("awac", "sac_fd", "bc", "awr")
@@ -85,16 +88,50 @@ MILESTONES: dict[str, tuple[int, ...]] = {"paper-door": (100_000, 200_000, 300_0
 WINDOWS: dict[str, int] = {"paper-door": 50_000, "screen": 50_000, "locomotion": 25_000}
 
 
+def script_path(algo: str) -> Path:
+    """The file of `algo`: a script in the repository root by name (`awac`, or a fork `my_awac` saved beside it), or
+    the path of any .py file that follows the house protocol (an `Args` dataclass and `train(args)`, as awac.py).
+    Raises SystemExit naming the file it looked for."""
+    path = Path(algo) if algo.endswith(".py") or os.sep in algo else ROOT / f"{algo}.py"
+    if not path.is_file():
+        raise SystemExit(f"--algos {algo}: no script {path} (give one of {', '.join(ALGOS)}, or the path of a copy "
+                         "such as my_awac.py)")
+    return path.resolve()
+
+
+def algo_name(algo: str) -> str:
+    """The name a script's runs and rows go by: its file's stem (`my_awac` for ~/forks/my_awac.py)."""
+    return script_path(algo).stem
+
+
+@functools.cache
+def load_script(algo: str):
+    """Imports a script (by name or path, see `script_path`) to read its `Args`; importing runs no training.
+    Raises SystemExit when the file has no `Args` dataclass or no `train` function."""
+    path = script_path(algo)
+    if str(ROOT) not in sys.path:  # a fork outside the repository still imports utils/
+        sys.path.insert(0, str(ROOT))
+    if path.parent == ROOT:
+        module = importlib.import_module(path.stem)
+    else:
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    if not (dataclasses.is_dataclass(getattr(module, "Args", None)) and callable(getattr(module, "train", None))):
+        raise SystemExit(f"--algos {algo}: {path} does not follow the house protocol (an Args dataclass and "
+                         "train(args), as in awac.py)")
+    return module
+
+
 def algo_flags(algo: str) -> set[str]:
     """The command-line flags of an algorithm file's Args, e.g. {'--env-id', '--offline-steps', ...}."""
-    module = importlib.import_module(algo)
-    return {"--" + f.name.replace("_", "-") for f in dataclasses.fields(module.Args)}
+    return {"--" + f.name.replace("_", "-") for f in dataclasses.fields(load_script(algo).Args)}
 
 
 def flags_for(algo: str, words: list[str]) -> list[str]:
     """The flags (with their values) of `words` meant for `algo`: those its Args has, and those no algorithm file
     has (so a typo fails loudly everywhere instead of vanishing); a flag of another algorithm is left out."""
-    mine, known = algo_flags(algo), set().union(*(algo_flags(a) for a in ALGOS))
+    mine, known = algo_flags(algo), set().union(*(algo_flags(a) for a in (*ALGOS, algo)))
     out, i = [], 0
     while i < len(words):
         j = i + 1
@@ -107,8 +144,8 @@ def flags_for(algo: str, words: list[str]) -> list[str]:
 
 
 @dataclasses.dataclass
-class Run:
-    """One (algorithm, task, seed) cell of the grid."""
+class Cell:
+    """One (algorithm, task, seed) cell of the grid: the command of its run and, once launched, its outcome."""
 
     algo: str
     env_id: str
@@ -120,20 +157,20 @@ class Run:
     seconds: float = 0.0
 
 
-def plan(args: argparse.Namespace, extra: list[str], runs_dir: Path) -> list[Run]:
+def plan(args: argparse.Namespace, extra: list[str], runs_dir: Path) -> list[Cell]:
     runs = []
     for env_id in args.envs:
         for algo in args.algos:
             for seed in args.seeds:
-                name = f"{env_id}__{algo}__{seed}"
-                command = [sys.executable, str(ROOT / f"{algo}.py"), "--env-id", env_id, "--seed", str(seed),
+                name = f"{env_id}__{algo_name(algo)}__{seed}"
+                command = [sys.executable, str(script_path(algo)), "--env-id", env_id, "--seed", str(seed),
                            "--threads", "1", "--no-progress", "--run-dir", str(runs_dir), "--run-name", name,
                            "--wandb-group", args.experiment,
                            *flags_for(algo, BUDGETS[args.budget] if args.budget else []), *flags_for(algo, extra)]
                 checkpoint = runs_dir / name / "checkpoint.pt"
                 if checkpoint.is_file():  # an unfinished run (killed, preempted) resumes where it saved last
                     command += ["--checkpoint", str(checkpoint)]
-                runs.append(Run(algo, env_id, seed, runs_dir / name, command))
+                runs.append(Cell(algo_name(algo), env_id, seed, runs_dir / name, command))
     return runs
 
 
@@ -142,7 +179,8 @@ def execute(command: list[str], log_path: str) -> tuple[int, str, float]:
     wall time in seconds (from its own start, so time spent queued behind other runs is not counted)."""
     start = time.time()
     with open(log_path, "a") as log:  # a resumed run's log follows its earlier attempts'
-        code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+        code = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     tail = "".join(Path(log_path).read_text(errors="replace").splitlines(keepends=True)[-30:])
     return code, tail, time.time() - start
 
@@ -190,7 +228,7 @@ def connect_ray(address: str) -> None:
                      "`ray start --address HEAD:6379` on each worker), or pass --ray-address")
 
 
-def launch(runs: list[Run], args: argparse.Namespace) -> None:
+def launch(runs: list[Cell], args: argparse.Namespace) -> None:
     """Runs every pending run, `args.workers` at a time, locally or as Ray tasks; failures do not stop the rest."""
     todo = [r for r in runs if r.status == "pending"]
     bar = tqdm(total=len(todo), desc="runs", unit="run", disable=None)
@@ -203,7 +241,7 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
     def show() -> None:
         bar.set_postfix(running=len(running), failed=failed())
 
-    def finished(run: Run, code: int, tail: str, seconds: float) -> None:
+    def finished(run: Cell, code: int, tail: str, seconds: float) -> None:
         run.seconds = seconds
         run.status = "done" if code == 0 and (run.run_dir / "final.json").is_file() else "failed"
         run.log_tail = tail
@@ -235,7 +273,7 @@ def launch(runs: list[Run], args: argparse.Namespace) -> None:
             ready, _ = ray.wait(list(pending), num_returns=1)
             finished(pending.pop(ready[0]), *ray.get(ready[0]))
     else:
-        def start(run: Run) -> tuple[int, str, float]:
+        def start(run: Cell) -> tuple[int, str, float]:
             running.add(run.run_dir.name)  # a worker thread picked it up: it is running, no longer queued
             show()
             return execute(run.command, str(run.run_dir) + ".log")
@@ -479,7 +517,7 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
     plt.close(fig)
 
 
-def report(run_dirs: list[Path], out: Path, all_runs: list[Run] | None = None, at: tuple[int, ...] = (),
+def report(run_dirs: list[Path], out: Path, all_runs: list[Cell] | None = None, at: tuple[int, ...] = (),
            window: int = 0) -> list[dict]:
     """Writes summary.md, summary.csv, curves.png (and runs.csv) in `out` from finished run directories; with `at`,
     summary.md also has each method's results at those online environment steps (and, with `window`, averaged over
@@ -569,7 +607,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return rows
 
     p = argparse.ArgumentParser(prog="python -m utils.benchmark", description=__doc__.split("\n")[0])
-    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    p.add_argument("--algos", nargs="+", default=list(ALGOS), help=f"scripts by name ({', '.join(ALGOS)}) or by "
+                   "path: any copy that keeps the house protocol, e.g. my_awac.py")
     p.add_argument("--envs", nargs="+", default=["pen-binary", "door-binary", "relocate-binary"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--budget", choices=sorted(BUDGETS), default=None, help="a preset of step budgets")
@@ -580,11 +619,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--ray-address", default="auto", help="address of the Ray cluster for --launcher ray")
     p.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs each Ray task asks for")
     a = p.parse_args(argv)
-    a.experiment = a.experiment or "_".join(["-".join(a.algos), "-".join(a.envs), a.budget or "custom"])
+    for algo in a.algos:  # a missing script or one without Args/train stops here, before any run starts
+        load_script(algo)
+    a.experiment = a.experiment or "_".join(["-".join(map(algo_name, a.algos)), "-".join(a.envs), a.budget or "custom"])
     out = a.results_dir / a.experiment
     runs = plan(a, extra, out / "runs")
     for run in runs:
-        if (run.run_dir / "final.json").is_file():
+        holder = run_holder(run.run_dir)
+        if holder is not None:  # another process works on it (a grid re-issued while the first still runs)
+            run.status = "held"
+            print(f"skipping {run.run_dir.name}: in use by {holder}")
+        elif (run.run_dir / "final.json").is_file():
             run.status = "skipped"
     print(f"{len(runs)} runs in {out}: {sum(r.status == 'skipped' for r in runs)} already finished, "
           f"{sum(r.status == 'pending' for r in runs)} to run, {a.workers if a.launcher == 'local' else 'Ray'} "

@@ -26,20 +26,35 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.datasets import (LOCOMOTION, LOCOMOTION_ASSETS, DatasetError, SACExpert, asset_path, sha256_of,
-                            shipped_files)
+from utils.data_files import DatasetError
+from utils.dataset_registry import LOCOMOTION
 from utils.envs import evaluate
+from utils.expert_policies import LOCOMOTION_ASSETS, SACExpert, asset_path, sha256_of, shipped_files
+
+# The defaults of sac_fd.Args, which `command_of` leaves out of a recorded command, written out so that it imports
+# no algorithm file. Keep them equal to sac_fd.Args(): a stale entry would drop from the recorded command a flag whose
+# value is that entry's but no longer sac_fd's default.
+# The log-std bounds of sac_fd.TanhGaussianActor (LOG_STD_MIN, LOG_STD_MAX), which a checkpoint does not store.
+SAC_LOG_STD_RANGE = (-5.0, 2.0)
+SAC_FD_DEFAULTS: dict = {
+    "seed": 0, "device": "cpu", "threads": 0, "precision": "fp32", "compile": False, "run_dir": "runs",
+    "run_name": None, "wandb_mode": "offline", "wandb_project": "awac", "wandb_group": None, "log_every": 1000,
+    "env_id": "door-binary",
+    "dataset": None, "dataset_seed": 0, "data_dir": None, "offline_steps": 25_000, "online_steps": None,
+    "bc_pretrain_steps": 0, "learning_starts": 5000, "batch_size": 256, "offline_batch_size": None,
+    "hidden_dims": (256, 256), "actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "gamma": 0.99, "tau": 5e-3,
+    "init_alpha": 1.0, "autotune": True, "buffer_size": 1_000_000, "eval_every": 10_000, "eval_episodes": 10,
+    "capture_video": False, "save_every": 50_000,
+}
 
 
-def command_of(args: dict) -> str:
+def command_of(args: dict, defaults: dict | None = None) -> str:
     """The sac_fd.py command line that reproduces a run with these (checkpointed) fields; fields at their default
-    are left out."""
-    import sac_fd
-
-    default = sac_fd.Args()
+    (`defaults`, by default `SAC_FD_DEFAULTS`) are left out."""
+    default = SAC_FD_DEFAULTS if defaults is None else defaults
     words = ["python", "sac_fd.py"]
     for name, value in args.items():
-        if name in ("checkpoint", "eval_only", "progress") or getattr(default, name, None) == value or value is None:
+        if name in ("checkpoint", "eval_only", "progress") or default.get(name) == value or value is None:
             continue
         if isinstance(value, str):  # the trainer's home directory stays out of a shipped file
             value = value.replace(str(Path.home()), "~")
@@ -78,15 +93,13 @@ def export(checkpoint: str | Path, task: str, out_dir: Path = LOCOMOTION_ASSETS,
     for i, layer in enumerate(layers):
         arrays[f"weight_{i}"] = actor[f"net.{layer}.weight"].float().numpy()
         arrays[f"bias_{i}"] = actor[f"net.{layer}.bias"].float().numpy()
-    import sac_fd
-
     provenance = {"task": task, "env_id": LOCOMOTION[task], "command": command_of(ckpt["args"]),
                   "env_steps": int(ckpt["counters"]["env_step"]), "seed": ckpt["args"]["seed"],
                   "wall_time_h": round(ckpt["elapsed_s"] / 3600, 2), "checkpoint_sha256": sha256_of(checkpoint)}
     path = out_dir / f"{task}-sac-expert.npz"
     tmp = out_dir / f".{task}-sac-expert.tmp.npz"  # the shipped file and its checksum change only together, at the end
     out_dir.mkdir(parents=True, exist_ok=True)
-    lo, hi = sac_fd.TanhGaussianActor.LOG_STD_MIN, sac_fd.TanhGaussianActor.LOG_STD_MAX
+    lo, hi = SAC_LOG_STD_RANGE
 
     def write(meta: dict) -> None:
         with open(tmp, "wb") as f:

@@ -137,7 +137,7 @@ def update_table(a: argparse.Namespace, obs_dim: int, act_dim: int, q_max: float
                     args = module.Args(env_id=a.env_id, batch_size=batch, hidden_dims=tuple(a.hidden_dims),
                                        device=a.device, precision="bf16" if "bf16" in name else "fp32",
                                        compile="compile" in name)
-                    agents[name] = (module.AWAC(obs_dim, act_dim, args, q_max) if a.algo == "awac"
+                    agents[name] = (module.AWAC(obs_dim, act_dim, module.family_defaults(args), q_max) if a.algo == "awac"
                                     else module.SAC(obs_dim, act_dim, args))
                 t = time.perf_counter()
                 for _ in range(20):

@@ -1,0 +1,703 @@
+"""Run bookkeeping shared by the algorithm scripts: flags, run directories, metrics log, checkpoints, exact resume.
+
+None of this is an algorithm, so it lives once, here, and never imports an algorithm file: each script hands it what
+is its own. The protocol, in the order a script's `train(args)` meets it:
+
+    args, ckpt, path = setup(args, CHECKS)        # the script's Args, and the valid ranges of its own fields
+    ...build the env, the agent (state_dict/load_state_dict, .actor), the buffer...
+    if args.eval_only: return evaluate_only(evaluate, args)
+    run = Run(path, args, ckpt, agent, phases={"offline_step": N, "env_step": M}, gen=buffer.gen,
+              evaluate=evaluate, buffer=buffer, env=env)
+    if run.finished: return run.result()
+    with run:
+        while run.counters["offline_step"] < N: run.after_step("offline_step", agent.update(...))
+        run.end_offline()
+        obs = run.start_online()
+        while run.counters["env_step"] < M: ...; obs = run.after_env_step(next_obs, reward, done, metrics, info)
+        run.finish()
+    return run.result()
+
+`evaluate(video)` is the script's evaluation: it returns `eval/*` metrics and, given an mp4 path, records the first
+episode there. `phases` names the step counters in the order the phases run; the online phase's counter is
+`env_step`, and a script without one (BC) simply has no such phase. Other counters a script keeps (AWR's
+`iteration`) are named in `counters` and saved with the rest. A script's name (for run directories and checkpoint
+identity) is the file that defines its `Args` class, so a copy `my_awac.py` is its own script.
+
+Command line: `cli(train, Args)` parses the flags with tyro and turns the expected errors into one line
+`error: <what> (<how to fix>)` and exit status 2; Ctrl-C and SIGTERM save a checkpoint and exit with 130.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import fcntl
+import json
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from utils.datasets import DatasetError
+from utils.envs import EnvError, check_rendering, episode_success
+
+
+class ArgumentError(ValueError):
+    """A flag, checkpoint or run directory that this run cannot use. From the command line it prints as one line,
+    `error: <what> (<how to fix>)`, and exits with status 2."""
+
+
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss, Q statistic or weight. From the command line it prints as one line naming
+    the step, the metric and the last checkpoint whose weights are finite, and exits with status 3
+    (`EXIT_DIVERGED`); no checkpoint is written from non-finite weights."""
+
+
+class RunInUse(ArgumentError):
+    """Another living process holds the run directory (see `lock_run_dir`)."""
+
+
+EXIT_DIVERGED = 3
+
+
+# ----------------------------------------------------------------------------------------------- flags
+# Valid ranges, as (test, what a valid value is). A script's CHECKS maps its own fields to these; COMMON_CHECKS
+# covers the fields that (nearly) every script has. Each script checks only the fields its Args has.
+NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
+AT_LEAST_ONE = (lambda v: v >= 1, ">= 1")
+POSITIVE = (lambda v: v > 0, "> 0")
+DISCOUNT = (lambda v: 0 <= v < 1, "in [0, 1)")
+FRACTION = (lambda v: 0 < v <= 1, "in (0, 1]")
+UNIT = (lambda v: 0 <= v <= 1, "in [0, 1]")
+SIZES = (lambda v: len(v) > 0 and min(v) >= 1, "of one or more sizes >= 1")
+COMMON_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **dict.fromkeys(("offline_steps", "online_steps", "threads", "seed", "dataset_seed"), NON_NEGATIVE),
+    **dict.fromkeys(("batch_size", "eval_every", "eval_episodes", "log_every", "save_every"), AT_LEAST_ONE),
+    "actor_lr": POSITIVE, "gamma": DISCOUNT, "tau": FRACTION, "hidden_dims": SIZES,
+}
+# Fields a resumed run may take from the command line; every other one comes from its checkpoint.
+MAY_CHANGE = ("checkpoint", "eval_only", "device", "threads", "progress", "wandb_mode", "online_steps",
+              "capture_video")
+DEFAULT_ONLINE_STEPS = 500_000  # rlkit: 501 epochs x 1000 steps; `online_steps` None means this for a new run
+
+
+def check_args(args, checks: dict) -> None:
+    """Raises ArgumentError for the first field outside its range in COMMON_CHECKS or `checks`, before any work."""
+    for name, (ok, valid) in {**COMMON_CHECKS, **checks}.items():
+        value = getattr(args, name, None)
+        if value is not None and not ok(value):
+            raise ArgumentError(f"--{name.replace('_', '-')} {value} is out of range (use a value {valid})")
+    if getattr(args, "min_log_std", 0.0) >= getattr(args, "max_log_std", 1.0):
+        raise ArgumentError(f"--min-log-std {args.min_log_std} is not below --max-log-std {args.max_log_std} "
+                            "(give a lower bound below the upper one)")
+    if args.eval_only and not args.checkpoint:
+        raise ArgumentError("--eval-only has no policy to evaluate (add --checkpoint RUN/checkpoint.pt)")
+
+
+def script_of(args) -> str:
+    """The file name of the script whose `Args` this is, e.g. "awac.py" (or a fork's, "my_awac.py")."""
+    module = sys.modules.get(type(args).__module__)
+    return Path(getattr(module, "__file__", None) or f"{type(args).__module__}.py").name
+
+
+def strict_json(obj) -> str:
+    """JSON that any parser reads (config.json, final.json): NaN (no success signal, e.g. on locomotion tasks)
+    becomes null and +-infinity (`--advantage-clip inf`) the string "inf" / "-inf"."""
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        return {k: clean(v) for k, v in x.items()} if isinstance(x, dict) else \
+            [clean(v) for v in x] if isinstance(x, (list, tuple)) else x
+    return json.dumps(clean(obj), indent=2, allow_nan=False)
+
+
+# ----------------------------------------------------------------------------------------------- metrics log
+class Logger:
+    """Writes every logged row to W&B (unless disabled) and to <run>/metrics.csv, whose header grows with new keys.
+
+    Raises:
+        ArgumentError: W&B could not start in the asked mode (naming the offline and disabled modes)."""
+
+    def __init__(self, run: Path, args, resume_rows: list[dict] | None = None):
+        self.path, self.rows = run / "metrics.csv", resume_rows or []
+        self.keys: list[str] = list(dict.fromkeys(k for r in self.rows for k in r))
+        if resume_rows is not None:  # drop what was logged after the checkpoint: it is about to be redone
+            self._rewrite()
+        self.wandb = None
+        if args.wandb_mode != "disabled":
+            import wandb  # only needed when logging to W&B
+
+            try:  # init_timeout: an unreachable server fails in ~20-30 s instead of hanging for minutes
+                self.wandb = wandb.init(project=args.wandb_project, group=args.wandb_group, name=run.name,
+                                        config=asdict(args), dir=str(run), mode=args.wandb_mode, id=run.name,
+                                        resume="allow", settings=wandb.Settings(init_timeout=20))
+            except Exception as e:  # no API key, no server, ...: W&B's errors differ by cause
+                reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+                raise ArgumentError(f"W&B could not start in {args.wandb_mode} mode ({reason}; use --wandb-mode "
+                                    "offline and `wandb sync` later, or --wandb-mode disabled)") from e
+
+    def log(self, row: dict[str, float | torch.Tensor], step: int) -> dict[str, float]:
+        """Logs one row at `step` and returns it as written; 0-dim tensor values are read from the device in one
+        transfer."""
+        tensors = [k for k, v in row.items() if isinstance(v, torch.Tensor)]
+        if tensors:
+            row = {**row, **dict(zip(tensors, torch.stack([row[k].float() for k in tensors]).tolist()))}
+        row = {**row, "charts/global_step": step}
+        self.rows.append(row)
+        if self.wandb:
+            self.wandb.log(row, step=step)
+        if all(k in self.keys for k in row):
+            with self.path.open("a", newline="") as f:
+                csv.DictWriter(f, self.keys).writerow(row)
+            return row
+        self.keys += [k for k in row if k not in self.keys]
+        self._rewrite()
+        return row
+
+    def _rewrite(self) -> None:
+        with self.path.open("w", newline="") as f:
+            w = csv.DictWriter(f, self.keys)
+            w.writeheader()
+            w.writerows(self.rows)
+
+    def log_video(self, path: Path, step: int) -> None:
+        """Logs an mp4 to W&B as eval/video at `step` (the file stays in the run directory either way)."""
+        if self.wandb:
+            import wandb
+
+            self.wandb.log({"eval/video": wandb.Video(str(path), format="mp4")}, step=step)
+
+    def close(self) -> None:
+        if self.wandb:
+            self.wandb.finish()
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str, device: str, script: str) -> dict:
+    """A checkpoint written by `script`, read with weights_only=True: plain values and tensors, so loading runs no
+    code from the file. Raises ArgumentError for a missing file or one that is not such a checkpoint."""
+    if not Path(path).is_file():
+        raise ArgumentError(f"--checkpoint {path}: no such file (give a run's checkpoint.pt)")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # any unreadable or foreign file; the reason goes in the message
+        raise ArgumentError(f"--checkpoint {path} is not a checkpoint of {script} ({type(e).__name__}; give a "
+                            f"checkpoint.pt that {script} wrote; those of versions before November 2026 held "
+                            "numpy arrays and cannot be read safely)") from e
+    if not isinstance(ckpt, dict) or ckpt.get("script") != script:
+        raise ArgumentError(f"--checkpoint {path} is not a checkpoint of {script} (give a checkpoint.pt that "
+                            f"{script} wrote)")
+    return ckpt
+
+
+def resume_args(args, saved: dict):
+    """The run's own fields from its checkpoint, except those in MAY_CHANGE (and eval_episodes with --eval-only)
+    that the command line sets to a value other than the default. Raises ArgumentError for any other field set on
+    the command line that differs from the checkpoint, instead of silently ignoring it (a flag given with its
+    default value cannot be told from an absent one, and is ignored)."""
+    cls = type(args)
+    default, may_change = cls(), MAY_CHANGE + (("eval_episodes",) if args.eval_only else ())
+    changed = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name) != getattr(default, f.name)}
+    for name, mine in changed.items():
+        if name not in may_change and mine != saved.get(name):
+            raise ArgumentError(f"--{name.replace('_', '-')} {mine} differs from the checkpoint's {saved.get(name)} "
+                                "(a resumed run keeps its settings: drop the flag, or start a new run)")
+    resumed = cls(**{**saved, **{k: v for k, v in changed.items() if k in may_change}})
+    if not resumed.eval_only and Path(resumed.checkpoint).name != "checkpoint.pt":
+        raise ArgumentError(f"{resumed.checkpoint} can be evaluated, not resumed (resume from the run's "
+                            "checkpoint.pt, or add --eval-only)")
+    return resumed
+
+
+def all_finite(state) -> bool:
+    """Whether every floating tensor in a (nested) state dict is finite: one pass over the weights, at save time."""
+    if isinstance(state, torch.Tensor):
+        return not state.is_floating_point() or bool(torch.isfinite(state).all())
+    if isinstance(state, dict):
+        return all(all_finite(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return all(all_finite(v) for v in state)
+    return True
+
+
+# ----------------------------------------------------------------------------------------------- run directories
+LOCK_FILE = ".lock"
+
+
+def lock_run_dir(run: Path) -> int:
+    """Takes an exclusive OS lock (flock) on <run>/.lock and writes this process's id and command into it; returns
+    the file descriptor, whose closing releases the lock. The OS releases it when the process dies (kill -9
+    included), so nothing stale is ever left. Raises RunInUse naming the process that holds it."""
+    fd = os.open(run / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise RunInUse(f"{run} is in use by {holder} (two processes must not write one run: wait for it to end, "
+                       "or stop it first)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()} ({' '.join(sys.argv)[:300]})".encode())
+    return fd
+
+
+def run_holder(run: Path) -> str | None:
+    """The process that holds `run`'s lock now, as its .lock file names it ("process 123 (python awac.py ...)"), or
+    None when no living process does. Takes no lock it keeps (the benchmark asks before it resumes a run)."""
+    path = Path(run) / LOCK_FILE
+    if not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+    finally:
+        os.close(fd)  # releases the shared lock taken to ask
+    return None
+
+
+def new_run_dir(args) -> Path:
+    """<run_dir>/<run_name> for a new run (default name <env_id>__<script>__<seed>__<unix time>). Raises
+    ArgumentError when it already holds a run's checkpoint or result, which a new run must not overwrite; files of
+    a run killed before its first checkpoint are removed."""
+    run = Path(args.run_dir) / (args.run_name or f"{args.env_id}__{Path(script_of(args)).stem}__{args.seed}__"
+                                                 f"{int(time.time())}")
+    found = [name for name in ("final.json", "checkpoint.pt") if (run / name).is_file()]
+    if found:
+        raise ArgumentError(f"{run} already holds a run ({', '.join(found)}; resume it with --checkpoint "
+                            f"{run / 'checkpoint.pt'}, or choose another --run-name)")
+    return run
+
+
+def start_run_dir(run: Path, args) -> None:
+    """Creates the run directory of `new_run_dir`, clears an unfinished start's files, writes config.json."""
+    run.mkdir(parents=True, exist_ok=True)
+    for stale in ("metrics.csv", "checkpoint_offline.pt"):
+        (run / stale).unlink(missing_ok=True)
+    (run / "config.json").write_text(strict_json(asdict(args)))
+
+
+def stop_on_signals() -> dict:
+    """Turns Ctrl-C and SIGTERM into a request, {"requested": True}, that the training loops honour at the end of
+    a step, so a checkpoint is never taken halfway through one. {"restore": f}: f() puts the old handlers back.
+    Outside the main thread (where signals cannot be caught) nothing changes."""
+    stop = {"requested": False, "restore": lambda: None}
+    if threading.current_thread() is threading.main_thread():
+        def request(signum, frame):
+            stop["requested"] = True
+
+        old = {s: signal.signal(s, request) for s in (signal.SIGINT, signal.SIGTERM)}
+        stop["restore"] = lambda: [signal.signal(s, h) for s, h in old.items()]
+    return stop
+
+
+def check_device(device: str) -> None:
+    """Raises ArgumentError unless torch can use `device` on this machine, naming what the machine has."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise ArgumentError(f"--device {device} is not a torch device ({e}; use cpu, cuda or cuda:N)") from None
+    if dev.type == "cpu":
+        return
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            why = "this torch build has no CUDA" if not torch.backends.cuda.is_built() else "no CUDA GPU is visible"
+            raise ArgumentError(f"--device {device}: {why} on this machine (torch {torch.__version__}; use --device "
+                                "cpu, or install a CUDA build of torch on a machine with a GPU)")
+        if dev.index is not None and dev.index >= count:
+            raise ArgumentError(f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to "
+                                f"cuda:{count - 1} (use one of those)")
+        return
+    backend = getattr(torch.backends, dev.type, None)
+    if backend is None or not getattr(backend, "is_available", lambda: False)():
+        raise ArgumentError(f"--device {device}: this machine has no {dev.type} device (use --device cpu"
+                            f"{' or cuda' if torch.cuda.is_available() else ''})")
+
+
+def check_writable(run: Path) -> None:
+    """Raises ArgumentError unless the run directory `run` can be created and written. Directories this creates to
+    find out are removed again, so a run that fails later (a bad dataset) leaves nothing behind."""
+    created = [p for p in (run, *run.parents) if not p.exists()]
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        probe = run / f".write-probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ArgumentError(f"run directory {run} cannot be created or written ({e.strerror or type(e).__name__}; "
+                            "give a writable --run-dir)") from None
+    finally:
+        for p in created:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                pass
+
+
+def setup(args, checks: dict | None = None) -> tuple[Any, dict | None, Path]:
+    """Everything before any work: checks the flags (COMMON_CHECKS and the script's own `checks`), loads
+    --checkpoint and takes a resumed run's settings from it, sets threads and seeds. Returns (args, the checkpoint
+    or None, the run directory: a new run's, not yet created, or the checkpoint's). Raises ArgumentError for a bad
+    flag, checkpoint or run name."""
+    # Adam's moments of dead units and weight-decayed weights sink below 1e-38, where x86 arithmetic is very slow
+    # (measured: updates 4x slower after a few thousand). Flushing them to zero must come before the first parallel
+    # torch op of the process: worker threads copy the flag from this thread when they start, not later.
+    torch.set_flush_denormal(True)
+    check_args(args, checks or {})
+    check_device(args.device)
+    ckpt = load_checkpoint(args.checkpoint, args.device, script_of(args)) if args.checkpoint else None
+    if ckpt is not None:
+        args = resume_args(args, ckpt["args"])
+    if getattr(args, "online_steps", 0) is None:  # a new run without --online-steps (None: a flag at its default
+        args = replace(args, online_steps=DEFAULT_ONLINE_STEPS)  # would be indistinguishable from no flag)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.capture_video:
+        check_rendering(args.env_id)
+    path = new_run_dir(args) if ckpt is None and not args.eval_only else Path(args.checkpoint).parent
+    if not args.eval_only:
+        check_writable(path)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    return args, ckpt, path
+
+
+def evaluate_only(evaluate: Callable[[Path | None], dict], args) -> dict[str, float]:
+    """--eval-only: runs the script's `evaluate` on the checkpoint's policy and prints the result as JSON; with
+    --capture-video, the first episode goes to <run>/videos/eval-only-<checkpoint name>.mp4."""
+    ckpt = Path(args.checkpoint)
+    video = ckpt.parent / "videos" / f"eval-only-{ckpt.stem}.mp4" if args.capture_video else None
+    result = evaluate(video)
+    print(json.dumps(result, indent=2))
+    if video is not None:
+        print(f"video of the first episode: {video}")
+    return result
+
+
+# ----------------------------------------------------------------------------------------------- the run
+class Run:
+    """What a training run does besides the algorithm: its directory, step counters, metrics log, progress bar,
+    evaluations and checkpoints, with exact resume.
+
+    `phases` maps each step counter to its budget in the order the phases run, e.g. {"offline_step": 25_000,
+    "env_step": 500_000}; the global step is their sum, and `env_step` is the online phase's counter. `counters`
+    names further counters the script keeps in `run.counters` (saved, not summed). `agent` has
+    state_dict()/load_state_dict(); `gen` draws the training batches; `evaluate(video)` returns the eval/* metrics
+    of the current policy (recording the first episode when `video` is a path); `buffer` (optional) has `pos`,
+    `add(**columns)` and `last(n, end)`, and its online rows go into checkpoints; `env` (optional) is the training
+    env, closed at the end. With `ckpt` (from load_checkpoint) the run resumes: counters, final metrics, the
+    buffer's online rows, RNG states and the metrics.csv rows up to the checkpoint come back, and `finished` says
+    whether anything is left to do.
+
+    Checkpoints are taken at the end of a step and, in an online phase stepped by `after_env_step`, only at an
+    episode boundary (with the env's generators), so a resumed run repeats the uninterrupted one exactly. Used as
+    `with run:`; Ctrl-C or SIGTERM is honoured at the end of a step: the last such state is saved and
+    KeyboardInterrupt raised. Exact on CPU with a fixed thread count while the online steps fit in the buffer
+    (--buffer-size; resuming after the buffer wrapped reloads the same rows at other positions). A run ends with
+    `finish()`, which writes final.json after the last checkpoint (a resume of a run killed in between writes it).
+
+    Raises:
+        ArgumentError: `ckpt` was written by an older version of the script (the missing entries named)."""
+
+    def __init__(self, path: Path, args, ckpt: dict | None, agent, phases: dict[str, int], gen: torch.Generator,
+                 evaluate: Callable[[Path | None], dict], buffer=None, env=None, counters: tuple[str, ...] = ()):
+        self.path, self.args, self.ckpt, self.agent, self.phases = path, args, ckpt, agent, phases
+        self.gen, self.evaluate_policy, self.buffer, self.env = gen, evaluate, buffer, env
+        self.script = script_of(args)
+        self.start, self.elapsed_before, rows = time.time(), 0.0, None
+        self.boundary, self.save_due, self.episode, self.goal = None, False, (0.0, 0), []
+        path.mkdir(parents=True, exist_ok=True)
+        self.lock = lock_run_dir(path)  # before any file of the run is read or written
+        try:
+            self._open(ckpt, counters)
+        except BaseException:
+            self.release()
+            raise
+        if self.finished:  # nothing to do: `with run` will not follow
+            self.release()
+
+    def _open(self, ckpt: dict | None, counters: tuple[str, ...]) -> None:
+        path, args, phases, buffer, gen, rows = self.path, self.args, self.phases, self.buffer, self.gen, None
+        self.last_good = "none yet"
+        if ckpt is None:
+            start_run_dir(path, args)
+            self.counters, self.final = {**dict.fromkeys(counters, 0), **dict.fromkeys(phases, 0)}, {}
+            self.finished, self.offline_done = False, False
+        else:
+            missing = sorted({"counters", "final", "elapsed_s", "torch_rng", "batch_rng", "online_data"} - set(ckpt))
+            if missing:
+                raise ArgumentError(f"{args.checkpoint} lacks {', '.join(missing)}: an older version of "
+                                    f"{self.script} wrote it (resume it with that version, or start a new "
+                                    "run; --eval-only can still read it)")
+            self.counters, self.final, self.elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
+            self.last_good = f"{args.checkpoint}, global step {sum(self.counters.get(p, 0) for p in phases)}"
+            for name in counters:
+                self.counters.setdefault(name, 0)
+            # Checkpoints before the run module (December 2026) kept no flags: their final metrics tell the state.
+            self.finished = ckpt.get("finished", "eval/success_rate" in self.final)
+            self.offline_done = ckpt.get("offline_done", "offline/eval/success_rate" in self.final)
+            if buffer is not None and len(ckpt["online_data"]["reward"]):
+                buffer.add(**{k: v.cpu().numpy() for k, v in ckpt["online_data"].items()})
+            torch.set_rng_state(ckpt["torch_rng"].cpu())
+            gen.set_state(ckpt["batch_rng"].cpu())
+            if self.finished and any(self.counters[p] < n for p, n in phases.items()):
+                self.extend()  # a finished run given more --online-steps
+            if not self.finished:  # rows logged after the checkpoint are about to be redone
+                with (path / "metrics.csv").open() as f:
+                    rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)
+                            if float(r.get("charts/global_step") or 0) <= self.global_step()]
+        if self.finished and not (path / "final.json").is_file():  # killed between its last save and final.json
+            self.write_final()
+        self.first_step = self.global_step()
+        self.logger = None if self.finished else Logger(path, args, rows)
+
+    def release(self) -> None:
+        """Releases the run directory's lock (at the end of `with run`, or at once for a finished run)."""
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
+
+    def extend(self) -> None:
+        """Reopens a finished run whose budget grew: its final.json is kept as final-<global step>.json (never
+        overwritten), the end-of-run metrics are dropped (the offline ones stay), and the online phase goes on from
+        an episode reset with --seed (the last checkpoint need not be at an episode boundary): a continuation, not
+        the run that the longer budget would have made from the start."""
+        done, kept = self.path / "final.json", self.path / f"final-{self.global_step()}.json"
+        if not kept.is_file():  # else: an extension killed before its first checkpoint, extended again
+            if not done.is_file():
+                self.write_final()
+            os.replace(done, kept)
+        done.unlink(missing_ok=True)
+        self.final = {k: v for k, v in self.final.items() if k.startswith("offline/")}
+        self.finished = False
+        (self.path / "config.json").write_text(strict_json(asdict(self.args)))  # the new budget
+
+    def global_step(self) -> int:
+        return sum(self.counters[phase] for phase in self.phases)
+
+    def elapsed(self) -> float:
+        """Wall time of the run in seconds, over all the processes of a resumed run."""
+        return self.elapsed_before + time.time() - self.start
+
+    def result(self) -> dict[str, float]:
+        return {**self.final, "run_dir": str(self.path)}
+
+    def __enter__(self) -> "Run":
+        self.bar = tqdm(total=sum(self.phases.values()), initial=self.first_step, desc="offline",
+                        disable=None if self.args.progress else True)
+        self.stop, self.tick = stop_on_signals(), (time.time(), self.first_step)
+        if self.first_step == 0 and sum(n for phase, n in self.phases.items() if phase != "env_step") > 0:
+            try:
+                self.evaluate("offline_step", 0)  # the policy before any training
+            except BaseException:  # `with` calls no __exit__ when __enter__ fails: restore handlers, close here
+                self.__exit__(*sys.exc_info())
+                raise
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if kind is KeyboardInterrupt:  # at the end of a step: save the last state a resume can start from
+                state = self.boundary if self.boundary is not None else self.snapshot()
+                self.save(state)
+                print(f"interrupted: saved {self.path / 'checkpoint.pt'} at " + ", ".join(
+                      f"{k.replace('_', ' ')} {v}" for k, v in state["counters"].items()) +
+                      f" (resume: --checkpoint {self.path / 'checkpoint.pt'})", file=sys.stderr)
+        finally:
+            self.stop["restore"]()
+            self.bar.close()
+            self.logger.close()
+            if self.env is not None:
+                self.env.close()
+            self.release()
+        # Non-finite weights fail somewhere between logging steps (torch.distributions refuses a NaN scale): say so.
+        if kind is not None and not issubclass(kind, (KeyboardInterrupt, Diverged)) and \
+                not all_finite(self.agent.state_dict()):
+            raise Diverged(self.diverged(f"the weights (then {kind.__name__}: {str(error).strip()[:120]})",
+                                         "non-finite")) from error
+
+    def diverged(self, what: str, value) -> str:
+        """The one-line message of a divergence found now: step, metric, last good checkpoint."""
+        return (f"the run diverged by global step {self.global_step()}: {what} is {value} (the last checkpoint "
+                f"with finite weights: {self.last_good}; inspect it with --checkpoint ... --eval-only, or start a "
+                "new run with smaller learning rates)")
+
+    def log(self, row: dict, step: int | None = None) -> None:
+        """Logs one row (metrics.csv, W&B) at `step`, by default the global step."""
+        self.logger.log(row, self.global_step() if step is None else step)
+
+    def log_episode(self, episode_return: float, length: int, goal: list[bool], env_step: int, step: int) -> None:
+        """Logs a finished training episode at global `step`: return, length, `env_step` (the step that ended it)
+        and, when the env reported goal flags (T,), its success by each of utils.envs.SUCCESS_DEFINITIONS."""
+        success = {f"charts/{k}": v for k, v in episode_success(goal, self.args.env_id).items()} if goal else {}
+        self.log({"charts/episodic_return": episode_return, "charts/episodic_length": length, **success,
+                  "charts/env_step": env_step}, step)
+
+    def evaluate(self, phase: str, step: int) -> dict[str, float]:
+        """Evaluates the policy and logs the result; with --capture-video, also a video of the first episode."""
+        name = "online" if phase == "env_step" else phase.removesuffix("_step")
+        video = self.path / "videos" / f"{name}-{step:07d}.mp4" if self.args.capture_video else None
+        result = self.evaluate_policy(video)
+        self.log({**result, f"charts/{phase}": step})
+        if video is not None:
+            self.logger.log_video(video, self.global_step())
+        self.bar.set_postfix({k.removeprefix("eval/"): f"{v:.2f}" for k, v in result.items()
+                              if k in ("eval/success_final", "eval/normalized_score")})
+        return result
+
+    def snapshot(self, env_rng: dict | None = None) -> dict:
+        """The run's whole state now, copied: a resume from it redoes the next steps exactly. `env_rng`: the env's
+        generators before the reset that starts the next episode (None: reset with the seed)."""
+        return copy.deepcopy({"script": self.script, "agent": self.agent.state_dict(),
+                              "args": asdict(self.args), "counters": self.counters, "final": self.final,
+                              "finished": self.finished, "offline_done": self.offline_done,
+                              "elapsed_s": self.elapsed(), "buffer_end": getattr(self.buffer, "pos", None),
+                              "torch_rng": torch.get_rng_state(), "batch_rng": self.gen.get_state(),
+                              "env_rng": env_rng})
+
+    def save(self, state: dict, name: str = "checkpoint.pt") -> None:
+        """Writes `state` with the online rows of the buffer it had (what a resume cannot rebuild) atomically."""
+        step = sum(state["counters"][p] for p in self.phases)
+        if not all_finite(state["agent"]):  # never replace the last good checkpoint by a broken one
+            raise Diverged(self.diverged(f"the weights to be saved at global step {step}", "non-finite"))
+        online = {} if self.buffer is None else self.buffer.last(state["counters"].get("env_step", 0),
+                                                                 end=state["buffer_end"])
+        _atomic_torch_save({**state, "online_data": {k: torch.as_tensor(v) for k, v in online.items()}},
+                           self.path / name)
+        if name == "checkpoint.pt":
+            self.last_good = f"{self.path / name}, global step {step}"
+
+    def after_step(self, phase: str, metrics: dict | None, n: int = 1, episode_end: bool | None = None,
+                   env_rng: dict | None = None) -> None:
+        """Counts `n` steps of `phase`, then does what falls due: logs `metrics` (None: no update this step)
+        every log_every steps, evaluates every eval_every (the last one is finish()'s), checkpoints every
+        save_every (`episode_end` None: any step end is a consistent state; False/True: only an episode's end,
+        whose state is kept as `boundary`), and raises KeyboardInterrupt if Ctrl-C or SIGTERM came."""
+        before, a = self.counters[phase], self.args
+        self.counters[phase] += n
+        self.bar.update(n)
+        step = self.counters[phase]
+        if metrics is not None and step // a.log_every > before // a.log_every:
+            now, global_step = time.time(), self.global_step()
+            sps = (global_step - self.tick[1]) / (now - self.tick[0])
+            row = self.logger.log({**metrics, f"charts/{phase}": step, "charts/SPS": sps}, global_step)
+            self.tick = (now, global_step)
+            # The divergence guard reads what logging read anyway: no extra device sync per update.
+            bad = next((k for k, v in row.items() if k.startswith(("losses/", "values/")) and not math.isfinite(v)),
+                       None)
+            if bad is not None:
+                raise Diverged(self.diverged(bad, row[bad]))
+        if step // a.eval_every > before // a.eval_every and step < self.phases[phase]:
+            self.evaluate(phase, step)
+        self.save_due = self.save_due or step // a.save_every > before // a.save_every
+        if episode_end:
+            self.boundary = self.snapshot(env_rng)
+        if self.save_due and episode_end is not False:
+            self.save(self.boundary if episode_end else self.snapshot())
+            self.save_due = False
+        if self.stop["requested"]:
+            raise KeyboardInterrupt
+
+    def end_offline(self) -> None:
+        """Evaluates the pretrained policy as step 0 of the online phase, once, and keeps it as offline/eval/*;
+        checkpoint_offline.pt keeps the agent for --eval-only and analysis."""
+        if not self.offline_done:
+            result = self.evaluate("env_step", 0)
+            self.final.update({f"offline/{k}": v for k, v in result.items()},
+                              **{"offline/wall_time_s": self.elapsed()})
+            self.offline_done = True
+            self.save(self.snapshot())
+            self.save(self.snapshot(), "checkpoint_offline.pt")
+
+    def start_online(self, reset_env: bool = True) -> np.ndarray | None:
+        """Starts the online phase; with `reset_env`, resets the env (seeded, or to the checkpoint's generators)
+        for `after_env_step` and returns the first observation."""
+        self.bar.set_description("online")
+        self.tick = (time.time(), self.global_step())
+        if not reset_env:
+            return None
+        env, env_rng = self.env, self.ckpt["env_rng"] if self.ckpt and self.counters["env_step"] else None
+        if env_rng is None:
+            obs, _ = env.reset(seed=self.args.seed)
+        else:
+            env.unwrapped.np_random.bit_generator.state = env_rng["env"]
+            env.action_space.np_random.bit_generator.state = env_rng["action_space"]
+            obs, _ = env.reset()
+        self.boundary, self.save_due, self.episode, self.goal = self.snapshot(env_rng), False, (0.0, 0), []
+        return obs
+
+    def after_env_step(self, next_obs: np.ndarray, reward: float, done: bool, metrics: dict | None,
+                       info: dict | None = None) -> np.ndarray:
+        """`after_step` for one environment step: logs a finished episode (`log_episode`, with the goal flags of
+        the env's `info["success"]`) and resets the env. Returns the next observation to act on."""
+        self.episode = (self.episode[0] + float(reward), self.episode[1] + 1)
+        if info is not None and "success" in info:
+            self.goal.append(bool(info["success"]))
+        env_rng = None
+        if done:
+            self.log_episode(self.episode[0], self.episode[1], self.goal, self.counters["env_step"] + 1,
+                             self.global_step() + 1)
+            env_rng = copy.deepcopy({"env": self.env.unwrapped.np_random.bit_generator.state,
+                                     "action_space": self.env.action_space.np_random.bit_generator.state})
+            next_obs, _ = self.env.reset()
+            self.episode, self.goal = (0.0, 0), []
+        self.after_step("env_step", metrics, episode_end=done, env_rng=env_rng)
+        return next_obs
+
+    def finish(self) -> None:
+        """The final evaluation (once), SPS and wall time, and the last checkpoint. Without an online phase (no
+        end_offline), the final evaluation is also the offline result."""
+        last = list(self.phases)[-1]
+        if not self.finished:
+            result = self.evaluate(last, self.counters[last])
+            self.final.update(result)
+            if not self.offline_done:
+                self.final.update({f"offline/{k}": v for k, v in result.items()})
+            self.finished = True
+        self.final.update({"charts/SPS": (self.global_step() - self.first_step) / (time.time() - self.start),
+                           "wall_time_s": self.elapsed()})
+        self.save(self.snapshot())
+        self.write_final()
+
+    def write_final(self) -> None:
+        """final.json, atomically, after the last checkpoint: a directory holds a finished run exactly when it
+        has one."""
+        tmp = self.path / "final.json.tmp"
+        tmp.write_text(strict_json(self.result()))
+        os.replace(tmp, self.path / "final.json")
+
+
+def cli(train: Callable, args_class: type) -> None:
+    """The command line of a script: `train(tyro.cli(args_class))`. SIGTERM saves a checkpoint as Ctrl-C does
+    (exit status 130); expected errors print one line, exit status 2."""
+    import tyro
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        train(tyro.cli(args_class))
+    except (ArgumentError, DatasetError, EnvError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except Diverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(EXIT_DIVERGED)
+    except KeyboardInterrupt:  # train() has saved and said where: no traceback, the shell's status for SIGINT
+        sys.exit(130)
