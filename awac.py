@@ -18,45 +18,33 @@ plain Gaussian density of the buffer action. Q outputs are clamped at `q_max` = 
 are <= 0 (rlkit's Clamp(max=0) output activation).
 
 Defaults and their source (awac1.py unless said): batch 1024 online and 128 offline (awac_trainer.py's
-bc_batch_size, which its pretrain_q_with_bc_data samples and awac1.py keeps), hidden 2x256, lr 3e-4 for both, gamma
-0.99, tau 5e-3, beta 0.5, advantage clip 0.5, policy weight decay 1e-4, log-std in [-6, 0], 25,000 offline updates
-(q_num_pretrain2_steps), 1M buffer, one update per environment step (num_trains_per_train_loop =
-num_expl_steps_per_train_loop = 1000), 500,000 online steps (rlkit: 501 epochs of 1000). 4x256 networks (rlkit's
-MuJoCo actor; the paper's appendix could not be read here) are `--hidden-dims 256 256 256 256`. On every other task
-(the MuJoCo locomotion tasks) the fields left at None take rlkit's examples/awac/mujoco/awac1.py values instead:
-beta 2, no advantage clip, V(s) from a sampled action (awr_use_mle_for_vf=False), a 4x256 actor with 2x256 critics,
-no Q clamp (see FAMILY_DEFAULTS); that config pretrains 50,000 steps, here 25,000 as on the hand tasks unless
---offline-steps says otherwise. On HalfCheetah-v5 with halfcheetah-awac, lambda 2 puts the weights of a batch of 128
-on about 4 transitions and the offline policy fails; lambda 30 matches the data (README, "HalfCheetah and lambda").
+bc_batch_size, which its pretraining samples), 2x256 networks, lr 3e-4, gamma 0.99, tau 5e-3, beta 0.5, advantage
+clip 0.5, policy weight decay 1e-4, log-std in [-6, 0], 25,000 offline updates (q_num_pretrain2_steps), 1M buffer,
+one update per environment step, 500,000 online steps (501 epochs of 1000). On every task that is not a hand task
+(the MuJoCo locomotion tasks) the fields left at None take rlkit's examples/awac/mujoco/awac1.py values instead
+(FAMILY_DEFAULTS): beta 2, no advantage clip, V(s) from a sampled action, a 4x256 actor, no Q clamp (on HalfCheetah
+lambda 2 fails offline and lambda 30 matches the data: docs/results/locomotion).
 
-Deviations from rlkit, each deliberate:
-- Actions stored and fed to the target are clipped to the action space (the env clips them anyway); rlkit stores
-  and evaluates unclipped Gaussian samples.
-- All prior data go into the buffer; rlkit keeps 90% (train_split 0.9).
-- Terminal flags follow gymnasium: bootstrap through `truncated`, not through `terminated`. rlkit's hand config
-  zeroes every terminal (terminal_transform m=0); on the Adroit tasks nothing terminates, so the two agree.
-- Online updates start at the first environment step (rlkit first collects 1000 steps); PyTorch's default
-  initialization (rlkit: fan-in uniform, last layer 1e-3); twin critics run as one batched ensemble.
+Deviations from rlkit, each deliberate: actions stored and fed to the target are clipped to the action space (the
+env clips them anyway); all prior data go into the buffer (rlkit keeps 90%); bootstrap through `truncated`, never
+through `terminated` (rlkit's hand config zeroes every terminal; nothing terminates on Adroit, so the two agree);
+online updates start at the first environment step (rlkit first collects 1000); PyTorch's default initialization.
 
-How the update runs (none of this changes what is computed beyond float rounding): one backward of the summed
-losses; one actor forward on `obs` serves both V(s) and log pi(a|s); fused Adam and one foreach lerp for the
-targets; metrics stay on the device until a logging step reads them; denormal floats are flushed to zero (they
-slowed updates 4x after a few thousand). `--precision bf16` runs the hidden layers under bfloat16 autocast (AMX on
-recent x86 CPUs, tensor cores on GPUs) with the output layers, TD targets, advantages, weights, log-probabilities
-and losses in float32; `--compile` compiles the losses with torch.compile. `python -m utils.speed` measures both.
+How the update runs (the same math to float rounding): twin critics as one batched ensemble, one backward of the
+summed losses, one actor forward for both V(s) and log pi(a|s), fused Adam, metrics read only on logging steps.
+`--precision bf16` runs the hidden layers under bfloat16 autocast (output layers, targets, advantages, weights and
+losses stay float32); `--compile` uses torch.compile; `python -m utils.speed` measures both.
 
 Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, which reads like the paper's
-Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
-Run:  python awac.py                                  (paper's setting, door-binary with its default dataset)
-      python awac.py --env-id pen-binary --offline-steps 25000 --online-steps 50000 --batch-size 256
-      python awac.py --precision bf16                    (the same, about 2x faster on a CPU with AMX)
+Algorithm 1; the run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
+Run:  python awac.py                                  (the paper's setting: door-binary and its default dataset)
+      python awac.py --env-id pen-binary --offline-steps 25000 --online-steps 100000 --batch-size 256
       python awac.py --checkpoint runs/<run>/checkpoint.pt --eval-only
-Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor}, values/{q_mean,q_std,target_q_mean,
-advantage_mean,advantage_std,advantage_max,weight_mean,weight_max,weight_std,log_prob_mean,log_std_mean},
-eval/{return_mean,return_std,
-normalized_score,success_final,success_any,success_rate}, charts/{offline_step,env_step,global_step,
-SPS,episodic_return,episodic_length,
-success_final,success_any,success_rate} (success: utils.envs.SUCCESS_DEFINITIONS).
+Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor}, values/{q_mean,q_std,target_q_mean,advantage_mean,
+advantage_std,advantage_max,weight_mean,weight_max,weight_std,log_prob_mean,log_std_mean}, eval/{return_mean,
+return_std,normalized_score,success_final,success_any,success_rate,length_mean}, charts/{offline_step,env_step,
+global_step,SPS,episodic_return,episodic_length,success_final,success_any,success_rate}; the success
+definitions: utils.envs.SUCCESS_DEFINITIONS.
 """
 
 from __future__ import annotations
@@ -182,8 +170,8 @@ class Args:
 
 
 # Valid ranges of this script's own fields (utils.run checks the common ones); checked before any work.
-CHECKS = {"offline_batch_size": AT_LEAST_ONE, "buffer_size": AT_LEAST_ONE, "critic_lr": POSITIVE, "beta": POSITIVE,
-          "max_weight": POSITIVE, "actor_weight_decay": NON_NEGATIVE, "actor_hidden_dims": SIZES}
+CHECKS = dict(offline_batch_size=AT_LEAST_ONE, buffer_size=AT_LEAST_ONE, critic_lr=POSITIVE, beta=POSITIVE)
+CHECKS |= dict(max_weight=POSITIVE, actor_weight_decay=NON_NEGATIVE, actor_hidden_dims=SIZES)
 
 
 # ----------------------------------------------------------------------------------------------- networks
@@ -225,8 +213,9 @@ class TwinQ(nn.Module):
     """Two Q networks Q_i(s, a), i = 1, 2, as one ensemble: obs (B, obs_dim), action (B, act_dim) -> (2, B).
     Outputs are clamped at `q_max` when given (rlkit's Clamp(max=0) for rewards <= 0); `bf16` as in `MLP`."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], q_max: float | None = None,
-                 bf16: bool = False):
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], q_max: float | None = None, bf16: bool = False
+    ):
         super().__init__()
         dims = [obs_dim + act_dim, *hidden_dims]
         self.hidden = nn.ModuleList(EnsembleLinear(2, i, o) for i, o in zip(dims[:-1], dims[1:]))
@@ -246,8 +235,15 @@ class GaussianActor(nn.Module):
     """pi(a|s) = N(tanh(f(s)), diag(sigma^2)) with a state-independent log sigma squashed into [min, max] by a
     sigmoid (rlkit GaussianPolicy, std_architecture="values"). Samples are not squashed."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], min_log_std: float,
-                 max_log_std: float, bf16: bool = False):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_dims: tuple[int, ...],
+        min_log_std: float,
+        max_log_std: float,
+        bf16=False,
+    ):
         super().__init__()
         self.net = MLP(obs_dim, act_dim, hidden_dims, bf16)
         self.log_std_logits = nn.Parameter(torch.zeros(act_dim))
@@ -280,8 +276,7 @@ def awac_weights(advantage: torch.Tensor, beta: float, weighting: str, max_weigh
     raise ValueError(f"unknown weighting {weighting!r}: use 'softmax' or 'exp'")
 
 
-def critic_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float
-                  ) -> torch.Tensor:
+def critic_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float) -> torch.Tensor:
     """y = r + gamma * (1 - terminated) * min_i Q'_i(s', a'): reward, terminated (B,), next_q (2, B) -> (B,).
     Truncated transitions are not terminated: their value is bootstrapped."""
     return reward + gamma * (1.0 - terminated) * next_q.min(0).values
@@ -289,18 +284,10 @@ def critic_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.
 
 # Settings in which rlkit's two AWAC configurations differ: examples/awac/hand/awac1.py (the hand tasks) and
 # examples/awac/mujoco/awac1.py (HalfCheetah, Walker2d, Ant; used here for every task that is not a hand task).
-FAMILY_DEFAULTS = {"hand": dict(beta=0.5, advantage_clip=0.5, value_from_mean=True),
-                   "mujoco": dict(beta=2.0, advantage_clip=math.inf, value_from_mean=False,
-                                  actor_hidden_dims=(256, 256, 256, 256))}
-
-
-def as_saved(args: Args, saved: dict) -> Args:
-    """A resumed run's `args` with the meaning its checkpoint's `saved` fields had when written by a version before
-    the per-family settings: the actor had --hidden-dims, and --advantage-clip None meant no clip."""
-    if "actor_hidden_dims" in saved:
-        return args
-    clip = math.inf if saved.get("advantage_clip", 0.5) is None else args.advantage_clip
-    return replace(args, actor_hidden_dims=args.actor_hidden_dims or args.hidden_dims, advantage_clip=clip)
+FAMILY_DEFAULTS = {
+    "hand": dict(beta=0.5, advantage_clip=0.5, value_from_mean=True),
+    "mujoco": dict(beta=2.0, advantage_clip=math.inf, value_from_mean=False, actor_hidden_dims=(256, 256, 256, 256)),
+}
 
 
 def family_defaults(args: Args) -> Args:
@@ -313,11 +300,8 @@ def family_defaults(args: Args) -> Args:
 
 class AWAC:
     """Actor, twin critics, their targets and optimizers; `update(batch)` is one AWAC gradient step. `args` has its
-    per-task defaults resolved (`family_defaults`); `q_max`: the critics' output clamp (None: none).
-    `args.precision` and `args.compile` choose how the update runs, not what.
-
-    Raises:
-        ValueError: a field that `family_defaults` sets is still None."""
+    per-task defaults resolved (`family_defaults`; else ValueError); `q_max`: the critics' output clamp (None: none).
+    `args.precision` and `args.compile` choose how the update runs, not what."""
 
     def __init__(self, obs_dim: int, act_dim: int, args: Args, q_max: float | None):
         unresolved = [k for k in ("actor_hidden_dims", *FAMILY_DEFAULTS["hand"]) if getattr(args, k) is None]
@@ -325,8 +309,7 @@ class AWAC:
             raise ValueError(f"{', '.join(unresolved)} left at None: pass family_defaults(args)")
         self.args = args
         bf16 = args.precision == "bf16"
-        self.actor = GaussianActor(obs_dim, act_dim, args.actor_hidden_dims, args.min_log_std, args.max_log_std,
-                                   bf16)
+        self.actor = GaussianActor(obs_dim, act_dim, args.actor_hidden_dims, args.min_log_std, args.max_log_std, bf16)
         self.critic = TwinQ(obs_dim, act_dim, args.hidden_dims, q_max, bf16)
         self.target_critic = TwinQ(obs_dim, act_dim, args.hidden_dims, q_max, bf16)
         self.target_critic.load_state_dict(self.critic.state_dict())
@@ -334,22 +317,22 @@ class AWAC:
             net.to(args.device)
         self.target_critic.requires_grad_(False)
         # fused: one kernel steps every parameter (same math as the default, to float rounding)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), args.actor_lr,
-                                          weight_decay=args.actor_weight_decay, fused=True)
+        self.actor_opt = torch.optim.Adam(
+            self.actor.parameters(), args.actor_lr, weight_decay=args.actor_weight_decay, fused=True
+        )
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), args.critic_lr, fused=True)
         self.losses = torch.compile(self.compute_losses, dynamic=False) if args.compile else self.compute_losses
 
     def compute_losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Critic + actor loss (a scalar) and the metrics (0-dim tensors, read only when logged, so an update never
-        waits for the device) on one batch (obs, action, reward, next_obs, terminated; (B, ...)). The critic
-        target, advantages and weights carry no gradient, so one backward of the sum gives each network exactly
-        the gradient of its own loss, as rlkit's separate steps do."""
+        """Critic + actor loss (a scalar) and the metrics (0-dim tensors, read when logged) on one batch (obs, action,
+        reward, next_obs, terminated; (B, ...)). Target, advantages and weights carry no gradient, so one backward
+        of the sum gives each network the gradient of its own loss, as rlkit's separate steps do."""
         a = self.args
         obs, action = batch["obs"], batch["action"]
         with torch.no_grad():
             next_action = self.actor(batch["next_obs"]).sample().clamp(-1.0, 1.0)
-            target = critic_target(batch["reward"], batch["terminated"],
-                                   self.target_critic(batch["next_obs"], next_action), a.gamma)
+            next_q = self.target_critic(batch["next_obs"], next_action)
+            target = critic_target(batch["reward"], batch["terminated"], next_q, a.gamma)
         q = self.critic(obs, action)
         critic_loss = ((q - target) ** 2).mean(-1).sum()
 
@@ -357,19 +340,19 @@ class AWAC:
         advantage, weights = self.advantage_weights(obs, q.detach(), dist)
         log_prob = dist.log_prob(action).sum(-1)
         actor_loss = -(log_prob * weights).mean()
-        metrics = {
-            "losses/critic": critic_loss, "losses/actor": actor_loss,
-            "values/q_mean": q.mean(), "values/q_std": q.std(), "values/target_q_mean": target.mean(),
-            "values/advantage_mean": advantage.mean(), "values/advantage_std": advantage.std(),
-            "values/advantage_max": advantage.max(), "values/weight_mean": weights.mean(),
-            "values/weight_max": weights.max(), "values/weight_std": weights.std(),
-            "values/log_prob_mean": log_prob.mean(), "values/log_std_mean": dist.stddev.log().mean(),
+        values = dict(q_mean=q.mean(), q_std=q.std(), target_q_mean=target.mean(), advantage_mean=advantage.mean())
+        values |= dict(advantage_std=advantage.std(), advantage_max=advantage.max(), weight_mean=weights.mean())
+        values |= dict(weight_max=weights.max(), weight_std=weights.std(), log_prob_mean=log_prob.mean())
+        values |= dict(log_std_mean=dist.stddev.log().mean())
+        metrics = {"losses/critic": critic_loss, "losses/actor": actor_loss} | {
+            f"values/{k}": v for k, v in values.items()
         }
         return critic_loss + actor_loss, {k: v.detach() for k, v in metrics.items()}
 
     @torch.no_grad()
-    def advantage_weights(self, obs: torch.Tensor, q_data: torch.Tensor, dist: torch.distributions.Normal
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    def advantage_weights(
+        self, obs: torch.Tensor, q_data: torch.Tensor, dist: torch.distributions.Normal
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A(s, a) = min_i Q_i(s, a) - V(s), clipped, and its weights w, both (B,), from obs (B, obs_dim), the
         critics' values of the batch actions q_data (2, B), and pi(.|s) (paper eq. 10; rlkit awr_min_q,
         awr_use_mle_for_vf, clip_score). No gradient flows through either."""
@@ -398,8 +381,9 @@ class AWAC:
         return metrics
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k).state_dict() for k in
-                ("actor", "critic", "target_critic", "actor_opt", "critic_opt")}
+        return {
+            k: getattr(self, k).state_dict() for k in ("actor", "critic", "target_critic", "actor_opt", "critic_opt")
+        }
 
     def load_state_dict(self, state: dict) -> None:
         for k, v in state.items():
@@ -423,7 +407,7 @@ class ReplayBuffer:
         """Adds n transitions: each column is (n, ...) or a single transition (...)."""
         n = np.shape(columns["reward"])[0] if np.ndim(columns["reward"]) else 1
         if n > self.capacity:  # only the newest `capacity` rows would survive: write just those
-            columns, n = {k: np.asarray(v)[-self.capacity:] for k, v in columns.items()}, self.capacity
+            columns, n = {k: np.asarray(v)[-self.capacity :] for k, v in columns.items()}, self.capacity
         idx = (self.pos + torch.arange(n)) % self.capacity
         for k in self.KEYS:
             v = torch.as_tensor(np.asarray(columns[k], dtype=np.float32), device=self.data[k].device)
@@ -446,8 +430,8 @@ class ReplayBuffer:
 def evaluate_policy(actor: GaussianActor, args: Args, video: Path | None = None) -> dict[str, float]:
     """`utils.envs.evaluate` with the mean action, returned under eval/ keys; `video`: an mp4 path for the first
     episode. Seeds differ from training's."""
-    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
-                      seed=1_000_000 + 1000 * args.seed, video=video)  # seeds disjoint across training seeds
+    seed = 1_000_000 + 1000 * args.seed  # disjoint from the training env's seeds, and across training seeds
+    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes, seed, video)
     return {f"eval/{k}": v for k, v in result.items()}
 
 
@@ -462,26 +446,31 @@ def train(args: Args) -> dict[str, float]:
         EnvError, DatasetError (both ValueErrors): an unknown env, a dataset that does not fit it.
     """
     args, ckpt, path = setup(args, CHECKS)
-    args = family_defaults(as_saved(args, ckpt["args"]) if ckpt is not None else args)
+    if ckpt is not None and "actor_hidden_dims" not in ckpt["args"]:
+        raise ArgumentError(
+            f"{args.checkpoint} lacks actor_hidden_dims: a version before the per-task settings "
+            "(November 2026) wrote it (resume it with that version, or start a new run)"
+        )
+    args = family_defaults(args)  # the per-task defaults, resolved here and only here
     env = make_env(args.env_id, seed=args.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     q_max = 0.0 if args.clamp_q and args.env_id in HAND_TASKS else None
     agent = AWAC(obs_dim, act_dim, args, q_max)
     if ckpt is not None:
         agent.load_state_dict(ckpt["agent"])
+    evaluate_agent = lambda video: evaluate_policy(agent.actor, args, video)
     if args.eval_only:
-        return evaluate_only(lambda video: evaluate_policy(agent.actor, args, video), args)
+        return evaluate_only(evaluate_agent, args)
 
     dataset = args.dataset or default_dataset(args.env_id)
     if dataset.lower() == "none":
         raise ArgumentError("AWAC learns from prior data and --dataset none gives it none (pass a dataset)")
-    data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
-                        progress=args.progress)
+    data = load_dataset(dataset, args.env_id, args.dataset_seed, args.data_dir, args.progress)
     buffer = ReplayBuffer(obs_dim, act_dim, max(args.buffer_size, 1), args.device, args.seed)
-    buffer.add(obs=data["observations"], action=data["actions"], reward=data["rewards"],
-               next_obs=data["next_observations"], terminated=data["terminals"])
-    run = Run(path, args, ckpt, agent, {"offline_step": args.offline_steps, "env_step": args.online_steps},
-              buffer.gen, lambda video: evaluate_policy(agent.actor, args, video), buffer, env)
+    prior = dict(obs=data["observations"], action=data["actions"], reward=data["rewards"])
+    buffer.add(**prior, next_obs=data["next_observations"], terminated=data["terminals"])
+    phases = {"offline_step": args.offline_steps, "env_step": args.online_steps}
+    run = Run(path, args, ckpt, agent, phases, buffer.gen, evaluate_agent, buffer, env)
     if run.finished:
         return run.result()
     with run:
@@ -495,8 +484,8 @@ def train(args: Args) -> dict[str, float]:
         while run.counters["env_step"] < args.online_steps:
             action = np.clip(agent.actor.act(obs.astype(np.float32), deterministic=False), -1.0, 1.0)
             next_obs, reward, terminated, truncated, info = env.step(action)
-            buffer.add(obs=obs, action=action, reward=np.float32(reward), next_obs=next_obs,
-                       terminated=np.float32(terminated))  # a time limit (truncated) is bootstrapped through
+            # Stored: terminated, not truncated, so a time limit is bootstrapped through.
+            buffer.add(obs=obs, action=action, reward=reward, next_obs=next_obs, terminated=terminated)
             metrics = agent.update(buffer.sample(args.batch_size))
             obs = run.after_env_step(next_obs, reward, terminated or truncated, metrics, info)
         run.finish()

@@ -33,10 +33,9 @@ passes). PyTorch instead of TensorFlow; Xavier initialization as in the code.
 Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, which reads like the paper's
 Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
 Run:  python awr.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
-Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,bound}, values/{value_mean,return_mean,
-advantage_std,weight_mean,weight_max,clipped_fraction}, eval/{return_mean,return_std,
-normalized_score,success_final,success_any,success_rate},
-charts/{offline_step,env_step,global_step,iteration,SPS,episodic_return,episodic_length,
+Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,bound}, values/{value_mean,return_mean,advantage_std,
+weight_mean,weight_max,clipped_fraction}, eval/{return_mean,return_std,normalized_score,success_final,success_any,
+success_rate,length_mean}, charts/{offline_step,env_step,global_step,iteration,SPS,episodic_return,episodic_length,
 success_final,success_any,success_rate} (success: utils.envs.SUCCESS_DEFINITIONS).
 """
 
@@ -149,10 +148,20 @@ class Args:
 
 
 # Valid ranges of this script's own fields (utils.run checks the common ones); checked before any work.
-CHECKS = {"samples_per_iter": AT_LEAST_ONE, "buffer_size": AT_LEAST_ONE, "critic_steps": AT_LEAST_ONE,
-          "actor_steps": AT_LEAST_ONE, "offline_batch_size": AT_LEAST_ONE, "critic_lr": POSITIVE, "momentum": DISCOUNT,
-          "td_lambda": UNIT, "beta": POSITIVE, "max_weight": POSITIVE, "action_std": POSITIVE,
-          "bound_loss_weight": NON_NEGATIVE}
+CHECKS = {
+    "samples_per_iter": AT_LEAST_ONE,
+    "buffer_size": AT_LEAST_ONE,
+    "critic_steps": AT_LEAST_ONE,
+    "actor_steps": AT_LEAST_ONE,
+    "offline_batch_size": AT_LEAST_ONE,
+    "critic_lr": POSITIVE,
+    "momentum": DISCOUNT,
+    "td_lambda": UNIT,
+    "beta": POSITIVE,
+    "max_weight": POSITIVE,
+    "action_std": POSITIVE,
+    "bound_loss_weight": NON_NEGATIVE,
+}
 
 
 # ----------------------------------------------------------------------------------------------- networks
@@ -207,8 +216,9 @@ def awr_mlp(in_dim: int, out_dim: int, hidden_dims: tuple[int, ...], out_scale: 
 class FixedStdActor(nn.Module):
     """pi(a|s) = N(f(normalize(s)), action_std^2 I): a linear-output mean and a fixed std (AWR's rl_agent)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], action_std: float,
-                 normalizer: Normalizer):
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], action_std: float, normalizer: Normalizer
+    ):
         super().__init__()
         self.normalizer = normalizer
         self.net = awr_mlp(obs_dim, act_dim, hidden_dims, out_scale=0.01)
@@ -231,8 +241,14 @@ class FixedStdActor(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------- losses, update
-def td_lambda_returns(reward: np.ndarray, next_value: np.ndarray, terminated: np.ndarray, episode_end: np.ndarray,
-                      gamma: float, td_lambda: float) -> np.ndarray:
+def td_lambda_returns(
+    reward: np.ndarray,
+    next_value: np.ndarray,
+    terminated: np.ndarray,
+    episode_end: np.ndarray,
+    gamma: float,
+    td_lambda: float,
+) -> np.ndarray:
     """TD(lambda) returns (N,) of consecutive transitions (N,) (awr_agent._compute_return):
     G_t = r_t + gamma * ((1 - lambda) * V(s_t+1) + lambda * G_t+1) inside an episode, and
     G_t = r_t + gamma * (1 - terminated_t) * V(s_t+1) at an episode's last transition (time limit: bootstrap)."""
@@ -277,8 +293,8 @@ class AWR:
     @torch.no_grad()
     def value(self, obs: np.ndarray) -> np.ndarray:
         """V(s) for observations (N, obs_dim) -> (N,), in chunks."""
-        out = [self.critic(self.normalizer(torch.as_tensor(obs[i:i + 65536], device=self.args.device)))
-               for i in range(0, len(obs), 65536)]
+        chunks = (torch.as_tensor(obs[i : i + 65536], device=self.args.device) for i in range(0, len(obs), 65536))
+        out = [self.critic(self.normalizer(chunk)) for chunk in chunks]
         return (torch.cat(out).squeeze(-1) * self.value_scale).cpu().numpy()
 
     def critic_update(self, batch: dict[str, torch.Tensor]) -> float:
@@ -309,31 +325,31 @@ class AWR:
     def returns(self, data: dict[str, np.ndarray]) -> np.ndarray:
         """TD(lambda) returns of the whole buffer under the current value function."""
         a = self.args
-        return td_lambda_returns(data["reward"], self.value(data["next_obs"]), data["terminated"],
-                                 data["episode_end"], a.gamma, a.td_lambda)
+        return td_lambda_returns(
+            data["reward"], self.value(data["next_obs"]), data["terminated"], data["episode_end"], a.gamma, a.td_lambda
+        )
 
-    def iteration(self, data: dict[str, np.ndarray], critic_steps: int, actor_steps: int, batch_size: int
-                  ) -> dict[str, float]:
+    def iteration(
+        self, data: dict[str, np.ndarray], critic_steps: int, actor_steps: int, batch_size: int
+    ) -> dict[str, float]:
         """Fits V to TD(lambda) returns for `critic_steps`, then the policy to advantage-weighted actions for
         `actor_steps`, in minibatches of `batch_size` from the buffer's columns (N, ...). Returns the iteration's
         statistics."""
-        n = len(data["reward"])
-        critic_losses = [self.critic_update(b) for b in self._batches(
-            n, critic_steps, {"obs": data["obs"], "return": self.returns(data)}, batch_size)]
-        returns, values = self.returns(data), self.value(data["obs"])
+        n, obs = len(data["reward"]), data["obs"]
+        columns = {"obs": obs, "return": self.returns(data)}
+        critic_losses = [self.critic_update(b) for b in self._batches(n, critic_steps, columns, batch_size)]
+        returns, values = self.returns(data), self.value(obs)
         advantage = returns - values
         weights = advantage_weights(advantage, self.args.beta, self.args.max_weight)
-        actor_losses = [self.actor_update(b) for b in self._batches(
-            n, actor_steps, {"obs": data["obs"], "action": data["action"], "weight": weights}, batch_size)]
-        return {
-            "losses/critic": float(np.mean(critic_losses)) if critic_losses else float("nan"),
-            "losses/actor": float(np.mean([l[0] for l in actor_losses])) if actor_losses else float("nan"),
-            "losses/bound": float(np.mean([l[1] for l in actor_losses])) if actor_losses else float("nan"),
-            "values/value_mean": float(values.mean()), "values/return_mean": float(returns.mean()),
-            "values/advantage_std": float(advantage.std()), "values/weight_mean": float(weights.mean()),
-            "values/weight_max": float(weights.max()),
-            "values/clipped_fraction": float((weights >= self.args.max_weight).mean()),
-        }
+        columns = {"obs": obs, "action": data["action"], "weight": weights}
+        actor_losses = [self.actor_update(b) for b in self._batches(n, actor_steps, columns, batch_size)]
+        mean = lambda x: float(np.mean(x)) if len(x) else float("nan")
+        losses = dict(critic=mean(critic_losses), actor=mean([a for a, _ in actor_losses]))
+        losses |= dict(bound=mean([b for _, b in actor_losses]))
+        values = dict(value_mean=values.mean(), return_mean=returns.mean(), advantage_std=advantage.std())
+        values |= dict(weight_mean=weights.mean(), weight_max=weights.max())
+        values |= dict(clipped_fraction=(weights >= self.args.max_weight).mean())
+        return {f"losses/{k}": v for k, v in losses.items()} | {f"values/{k}": float(v) for k, v in values.items()}
 
     def state_dict(self) -> dict:
         return {k: getattr(self, k).state_dict() for k in ("normalizer", "actor", "critic", "actor_opt", "critic_opt")}
@@ -358,7 +374,7 @@ class TrajectoryBuffer:
         """Appends n consecutive transitions, each column (n, ...), and drops the oldest rows beyond capacity."""
         cols = {k: np.asarray(columns[k], dtype=np.float32) for k in self.KEYS}
         self.data = {k: np.concatenate([self.data[k], v]) if self.data else v for k, v in cols.items()}
-        self.data = {k: v[-self.capacity:] for k, v in self.data.items()}
+        self.data = {k: v[-self.capacity :] for k, v in self.data.items()}
 
     def __len__(self) -> int:
         return len(self.data["reward"]) if self.data else 0
@@ -371,23 +387,24 @@ class TrajectoryBuffer:
         """The last min(n, len) transitions, oldest first (what a checkpoint keeps of online experience). AWR saves
         only the state it is in, so `end` (where the buffer ended when that state was taken) is always `pos`."""
         assert end is None or end == self.pos
-        return {k: v[len(self) - min(n, len(self)):] for k, v in self.data.items()}
+        return {k: v[len(self) - min(n, len(self)) :] for k, v in self.data.items()}
 
 
 # ----------------------------------------------------------------------------------------------- train
 def evaluate_policy(actor: FixedStdActor, args: Args, video: Path | None = None) -> dict[str, float]:
     """`utils.envs.evaluate` with the mean action, returned under eval/ keys; `video`: an mp4 path for the first
     episode. Seeds differ from training's."""
-    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
-                      seed=1_000_000 + 1000 * args.seed, video=video)  # seeds disjoint across training seeds
+    seed = 1_000_000 + 1000 * args.seed  # disjoint from the training env's seeds, and across training seeds
+    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes, seed, video)
     return {f"eval/{k}": v for k, v in result.items()}
 
 
 def collect(env, actor: FixedStdActor, args: Args, env_step: int, run: Run) -> dict[str, np.ndarray]:
     """At least `samples_per_iter` environment steps in whole episodes (the budget may cut the last one short) with
     the stochastic policy, from a reset seeded by `seed + env_step` (so a resumed run collects the same). Logs each
-    episode's return, length and success (utils.envs.SUCCESS_DEFINITIONS). Returns columns TrajectoryBuffer.KEYS, each (n, ...); episode_end is True at the
-    last step of every episode, also where the budget cut it (a time limit: bootstrapped)."""
+    episode's return, length and success (utils.envs.SUCCESS_DEFINITIONS). Returns columns TrajectoryBuffer.KEYS,
+    each (n, ...); episode_end is True at the last step of every episode, also where the budget cut it (a time
+    limit: bootstrapped)."""
     cols: dict[str, list] = {k: [] for k in TrajectoryBuffer.KEYS}
     step, start = env_step, env_step
     obs, _ = env.reset(seed=args.seed + env_step)
@@ -430,33 +447,33 @@ def train(args: Args) -> dict[str, float]:
     agent = AWR(obs_dim, act_dim, args)
     if ckpt is not None:
         agent.load_state_dict(ckpt["agent"])
+    evaluate_agent = lambda video: evaluate_policy(agent.actor, args, video)
     if args.eval_only:
-        return evaluate_only(lambda video: evaluate_policy(agent.actor, args, video), args)
+        return evaluate_only(evaluate_agent, args)
 
     dataset = args.dataset or default_dataset(args.env_id)
     from_scratch = dataset.lower() == "none"
     buffer = TrajectoryBuffer(args.buffer_size)
     if not from_scratch:
-        data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
-                            progress=args.progress)
+        data = load_dataset(dataset, args.env_id, args.dataset_seed, args.data_dir, args.progress)
         buffer.capacity = max(args.buffer_size, len(data["rewards"]))
-        buffer.add(obs=data["observations"], action=data["actions"], reward=data["rewards"],
-                   next_obs=data["next_observations"], terminated=data["terminals"],
-                   episode_end=data["terminals"] | data["timeouts"] | (np.arange(len(data["rewards"])) ==
-                                                                      len(data["rewards"]) - 1))
+        episode_end = data["terminals"] | data["timeouts"]
+        episode_end[-1] = True  # the dataset's last episode ends with it
+        prior = dict(obs=data["observations"], action=data["actions"], reward=data["rewards"])
+        buffer.add(**prior, next_obs=data["next_observations"], terminated=data["terminals"], episode_end=episode_end)
         if ckpt is None:
             agent.normalizer.fit(data["observations"])
     total_offline = 0 if from_scratch else math.ceil(args.offline_steps / args.actor_steps) * args.actor_steps
-    run = Run(path, args, ckpt, agent, {"offline_step": total_offline, "env_step": args.online_steps}, agent.gen,
-              lambda video: evaluate_policy(agent.actor, args, video), buffer, env, counters=("iteration",))
+    phases = {"offline_step": total_offline, "env_step": args.online_steps}
+    run = Run(path, args, ckpt, agent, phases, agent.gen, evaluate_agent, buffer, env, counters=("iteration",))
     if run.finished:
         return run.result()
     counters = run.counters
     with run:
         # Offline: AWR iterations on the prior data alone.
         while counters["offline_step"] < total_offline:
-            metrics = agent.iteration(buffer.data, args.critic_steps, args.actor_steps,
-                                      args.offline_batch_size or args.batch_size)
+            batch_size = args.offline_batch_size or args.batch_size
+            metrics = agent.iteration(buffer.data, args.critic_steps, args.actor_steps, batch_size)
             counters["iteration"] += 1
             run.after_step("offline_step", {**metrics, "charts/iteration": counters["iteration"]}, args.actor_steps)
         run.end_offline()

@@ -17,9 +17,9 @@ Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, w
 Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
 Run:  python bc.py --env-id pen-binary --dataset pen-expert
       python bc.py --env-id door-binary --top-fraction 0.1
-Logged (W&B and <run_dir>/metrics.csv): losses/actor, values/{log_prob_mean,log_std_mean},
-eval/{return_mean,return_std,
-normalized_score,success_final,success_any,success_rate}, charts/{offline_step,global_step,SPS}.
+Logged (W&B and <run_dir>/metrics.csv): losses/actor, values/{log_prob_mean,log_std_mean}, eval/{return_mean,
+return_std,normalized_score,success_final,success_any,success_rate,length_mean} (success:
+utils.envs.SUCCESS_DEFINITIONS), charts/{offline_step,global_step,SPS}.
 """
 
 from __future__ import annotations
@@ -136,8 +136,15 @@ class GaussianActor(nn.Module):
     """pi(a|s) = N(tanh(f(s)), diag(sigma^2)) with a state-independent log sigma squashed into [min, max] by a
     sigmoid (rlkit GaussianPolicy, std_architecture="values"). Samples are not squashed."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], min_log_std: float,
-                 max_log_std: float, bf16: bool = False):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_dims: tuple[int, ...],
+        min_log_std: float,
+        max_log_std: float,
+        bf16=False,
+    ):
         super().__init__()
         self.net = MLP(obs_dim, act_dim, hidden_dims, bf16)
         self.log_std_logits = nn.Parameter(torch.zeros(act_dim))
@@ -178,8 +185,7 @@ class BC:
     def __init__(self, obs_dim: int, act_dim: int, args: Args):
         self.actor = GaussianActor(obs_dim, act_dim, args.hidden_dims, args.min_log_std, args.max_log_std)
         self.actor.to(args.device)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), args.actor_lr,
-                                          weight_decay=args.actor_weight_decay)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), args.actor_lr, weight_decay=args.actor_weight_decay)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One step of -E[log pi(a|s)] on a batch (obs, action; (B, ...)); metrics as 0-dim tensors."""
@@ -188,8 +194,11 @@ class BC:
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
-        return {"losses/actor": actor_loss.detach(), "values/log_prob_mean": log_prob.detach().mean(),
-                "values/log_std_mean": self.actor(batch["obs"][:1]).stddev.log().mean().detach()}
+        return {
+            "losses/actor": actor_loss.detach(),
+            "values/log_prob_mean": log_prob.detach().mean(),
+            "values/log_std_mean": self.actor(batch["obs"][:1]).stddev.log().mean().detach(),
+        }
 
     def state_dict(self) -> dict:
         return {"actor": self.actor.state_dict(), "actor_opt": self.actor_opt.state_dict()}
@@ -203,8 +212,8 @@ class BC:
 def evaluate_policy(actor: GaussianActor, args: Args, video: Path | None = None) -> dict[str, float]:
     """`utils.envs.evaluate` with the mean action, returned under eval/ keys; `video`: an mp4 path for the first
     episode. Seeds differ from training's."""
-    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
-                      seed=1_000_000 + 1000 * args.seed, video=video)  # seeds disjoint across training seeds
+    seed = 1_000_000 + 1000 * args.seed  # disjoint from the training env's seeds, and across training seeds
+    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes, seed, video)
     return {f"eval/{k}": v for k, v in result.items()}
 
 
@@ -224,18 +233,17 @@ def train(args: Args) -> dict[str, float]:
     agent = BC(obs_dim, act_dim, args)
     if ckpt is not None:
         agent.load_state_dict(ckpt["agent"])
+    evaluate_agent = lambda video: evaluate_policy(agent.actor, args, video)
     if args.eval_only:
-        return evaluate_only(lambda video: evaluate_policy(agent.actor, args, video), args)
+        return evaluate_only(evaluate_agent, args)
 
     dataset = args.dataset or default_dataset(args.env_id)
-    data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
-                        progress=args.progress)
+    data = load_dataset(dataset, args.env_id, args.dataset_seed, args.data_dir, args.progress)
     data = top_trajectories(data, args.top_fraction)
     obs = torch.as_tensor(data["observations"], device=args.device)
     actions = torch.as_tensor(data["actions"], device=args.device)
     gen = torch.Generator(args.device).manual_seed(args.seed)
-    run = Run(path, args, ckpt, agent, {"offline_step": args.offline_steps}, gen,
-              lambda video: evaluate_policy(agent.actor, args, video))
+    run = Run(path, args, ckpt, agent, {"offline_step": args.offline_steps}, gen, evaluate_agent)
     if run.finished:
         return run.result()
     with run:

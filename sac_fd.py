@@ -35,11 +35,10 @@ foreach lerp for the targets, metrics kept on the device until logged, denormals
 Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, which reads like the paper's
 Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
 Run:  python sac_fd.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
-Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,alpha,bc}, values/{q_mean,q_std,target_q_mean,
-alpha,entropy,log_prob_mean}, eval/{return_mean,return_std,
-normalized_score,success_final,success_any,success_rate},
-charts/{bc_step,offline_step,env_step,global_step,SPS,episodic_return,episodic_length,
-success_final,success_any,success_rate} (success: utils.envs.SUCCESS_DEFINITIONS).
+Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,alpha,bc}, values/{q_mean,q_std,target_q_mean,alpha,
+entropy,log_prob_mean}, eval/{return_mean,return_std,normalized_score,success_final,success_any,success_rate,
+length_mean}, charts/{bc_step,offline_step,env_step,global_step,SPS,episodic_return,episodic_length,success_final,
+success_any,success_rate} (success: utils.envs.SUCCESS_DEFINITIONS).
 """
 
 from __future__ import annotations
@@ -149,8 +148,15 @@ class Args:
 
 
 # Valid ranges of this script's own fields (utils.run checks the common ones); checked before any work.
-CHECKS = {"bc_pretrain_steps": NON_NEGATIVE, "learning_starts": NON_NEGATIVE, "offline_batch_size": AT_LEAST_ONE,
-          "buffer_size": AT_LEAST_ONE, "critic_lr": POSITIVE, "alpha_lr": POSITIVE, "init_alpha": POSITIVE}
+CHECKS = {
+    "bc_pretrain_steps": NON_NEGATIVE,
+    "learning_starts": NON_NEGATIVE,
+    "offline_batch_size": AT_LEAST_ONE,
+    "buffer_size": AT_LEAST_ONE,
+    "critic_lr": POSITIVE,
+    "alpha_lr": POSITIVE,
+    "init_alpha": POSITIVE,
+}
 
 
 # ----------------------------------------------------------------------------------------------- networks
@@ -192,8 +198,9 @@ class TwinQ(nn.Module):
     """Two Q networks Q_i(s, a), i = 1, 2, as one ensemble: obs (B, obs_dim), action (B, act_dim) -> (2, B).
     Outputs are clamped at `q_max` when given (rlkit's Clamp(max=0) for rewards <= 0); `bf16` as in `MLP`."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], q_max: float | None = None,
-                 bf16: bool = False):
+    def __init__(
+        self, obs_dim: int, act_dim: int, hidden_dims: tuple[int, ...], q_max: float | None = None, bf16: bool = False
+    ):
         super().__init__()
         dims = [obs_dim + act_dim, *hidden_dims]
         self.hidden = nn.ModuleList(EnsembleLinear(2, i, o) for i, o in zip(dims[:-1], dims[1:]))
@@ -249,8 +256,14 @@ def squashed_log_prob(dist: torch.distributions.Normal, u: torch.Tensor) -> torc
     return (dist.log_prob(u) - 2 * (np.log(2) - u - F.softplus(-2 * u))).sum(-1)
 
 
-def soft_critic_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor,
-                       next_log_prob: torch.Tensor, alpha: float | torch.Tensor, gamma: float) -> torch.Tensor:
+def soft_critic_target(
+    reward: torch.Tensor,
+    terminated: torch.Tensor,
+    next_q: torch.Tensor,
+    next_log_prob: torch.Tensor,
+    alpha: float | torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
     """y = r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s')): reward, terminated,
     next_log_prob (B,), next_q (2, B) -> (B,). Truncated transitions are not terminated: they bootstrap."""
     return reward + gamma * (1.0 - terminated) * (next_q.min(0).values - alpha * next_log_prob)
@@ -283,19 +296,28 @@ class SAC:
         compile_ = (lambda f: torch.compile(f, dynamic=False)) if args.compile else (lambda f: f)
         self.critic_loss, self.actor_loss = compile_(self.compute_critic_loss), compile_(self.compute_actor_loss)
 
-    def compute_critic_loss(self, batch: dict[str, torch.Tensor], alpha: torch.Tensor
-                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def compute_critic_loss(
+        self, batch: dict[str, torch.Tensor], alpha: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Twin-critic TD loss (scalar) and its metrics (0-dim tensors) on a batch (obs, action, reward, next_obs,
         terminated; (B, ...)); `alpha` the current temperature (0-dim, no gradient)."""
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(batch["next_obs"])
-            target = soft_critic_target(batch["reward"], batch["terminated"],
-                                        self.target_critic(batch["next_obs"], next_action), next_log_prob,
-                                        alpha, self.args.gamma)
+            target = soft_critic_target(
+                batch["reward"],
+                batch["terminated"],
+                self.target_critic(batch["next_obs"], next_action),
+                next_log_prob,
+                alpha,
+                self.args.gamma,
+            )
         q = self.critic(batch["obs"], batch["action"])
         critic_loss = ((q - target) ** 2).mean(-1).sum()
-        return critic_loss, {"values/q_mean": q.detach().mean(), "values/q_std": q.detach().std(),
-                             "values/target_q_mean": target.mean()}
+        return critic_loss, {
+            "values/q_mean": q.detach().mean(),
+            "values/q_std": q.detach().std(),
+            "values/target_q_mean": target.mean(),
+        }
 
     def compute_actor_loss(self, obs: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Actor loss (scalar) and the log-probabilities (B,) of its fresh actions, for obs (B, obs_dim)."""
@@ -326,9 +348,15 @@ class SAC:
         with torch.no_grad():  # Polyak averaging of all target parameters in one call
             torch._foreach_lerp_(list(self.target_critic.parameters()), list(self.critic.parameters()), self.args.tau)
         log_prob = log_prob.detach()
-        return {"losses/critic": critic_loss.detach(), "losses/actor": actor_loss.detach(),
-                "losses/alpha": alpha_loss.detach(), **metrics, "values/alpha": alpha,
-                "values/entropy": -log_prob.mean(), "values/log_prob_mean": log_prob.mean()}
+        return {
+            "losses/critic": critic_loss.detach(),
+            "losses/actor": actor_loss.detach(),
+            "losses/alpha": alpha_loss.detach(),
+            **metrics,
+            "values/alpha": alpha,
+            "values/entropy": -log_prob.mean(),
+            "values/log_prob_mean": log_prob.mean(),
+        }
 
     def bc_update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One step of -E[log pi(a|s)] on prior-data actions (SACfD pretrain); the loss as a 0-dim tensor."""
@@ -339,8 +367,10 @@ class SAC:
         return {"losses/bc": loss.detach()}
 
     def state_dict(self) -> dict:
-        state = {k: getattr(self, k).state_dict() for k in
-                 ("actor", "critic", "target_critic", "actor_opt", "critic_opt", "alpha_opt")}
+        state = {
+            k: getattr(self, k).state_dict()
+            for k in ("actor", "critic", "target_critic", "actor_opt", "critic_opt", "alpha_opt")
+        }
         return {**state, "log_alpha": self.log_alpha.detach().clone()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -368,7 +398,7 @@ class ReplayBuffer:
         """Adds n transitions: each column is (n, ...) or a single transition (...)."""
         n = np.shape(columns["reward"])[0] if np.ndim(columns["reward"]) else 1
         if n > self.capacity:  # only the newest `capacity` rows would survive: write just those
-            columns, n = {k: np.asarray(v)[-self.capacity:] for k, v in columns.items()}, self.capacity
+            columns, n = {k: np.asarray(v)[-self.capacity :] for k, v in columns.items()}, self.capacity
         idx = (self.pos + torch.arange(n)) % self.capacity
         for k in self.KEYS:
             v = torch.as_tensor(np.asarray(columns[k], dtype=np.float32), device=self.data[k].device)
@@ -391,8 +421,8 @@ class ReplayBuffer:
 def evaluate_policy(actor: TanhGaussianActor, args: Args, video: Path | None = None) -> dict[str, float]:
     """`utils.envs.evaluate` with the mean action, returned under eval/ keys; `video`: an mp4 path for the first
     episode. Seeds differ from training's."""
-    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes,
-                      seed=1_000_000 + 1000 * args.seed, video=video)  # seeds disjoint across training seeds
+    seed = 1_000_000 + 1000 * args.seed  # disjoint from the training env's seeds, and across training seeds
+    result = evaluate(lambda o: actor.act(o, deterministic=True), args.env_id, args.eval_episodes, seed, video)
     return {f"eval/{k}": v for k, v in result.items()}
 
 
@@ -413,21 +443,20 @@ def train(args: Args) -> dict[str, float]:
     agent = SAC(obs_dim, act_dim, args)
     if ckpt is not None:
         agent.load_state_dict(ckpt["agent"])
+    evaluate_agent = lambda video: evaluate_policy(agent.actor, args, video)
     if args.eval_only:
-        return evaluate_only(lambda video: evaluate_policy(agent.actor, args, video), args)
+        return evaluate_only(evaluate_agent, args)
 
     dataset = args.dataset or default_dataset(args.env_id)
     from_scratch = dataset.lower() == "none"
     buffer = ReplayBuffer(obs_dim, act_dim, max(args.buffer_size, 1), args.device, args.seed)
     if not from_scratch:
-        data = load_dataset(dataset, env_id=args.env_id, seed=args.dataset_seed, cache_dir=args.data_dir,
-                            progress=args.progress)
-        buffer.add(obs=data["observations"], action=data["actions"], reward=data["rewards"],
-                   next_obs=data["next_observations"], terminated=data["terminals"])
+        data = load_dataset(dataset, args.env_id, args.dataset_seed, args.data_dir, args.progress)
+        prior = dict(obs=data["observations"], action=data["actions"], reward=data["rewards"])
+        buffer.add(**prior, next_obs=data["next_observations"], terminated=data["terminals"])
     bc_steps, offline_steps = (0, 0) if from_scratch else (args.bc_pretrain_steps, args.offline_steps)
-    run = Run(path, args, ckpt, agent, {"bc_step": bc_steps, "offline_step": offline_steps,
-                                        "env_step": args.online_steps}, buffer.gen,
-              lambda video: evaluate_policy(agent.actor, args, video), buffer, env)
+    phases = {"bc_step": bc_steps, "offline_step": offline_steps, "env_step": args.online_steps}
+    run = Run(path, args, ckpt, agent, phases, buffer.gen, evaluate_agent, buffer, env)
     if run.finished:
         return run.result()
     with run:
@@ -445,11 +474,13 @@ def train(args: Args) -> dict[str, float]:
         random_steps = args.learning_starts if from_scratch else 0
         while run.counters["env_step"] < args.online_steps:
             learning = run.counters["env_step"] >= random_steps
-            action = agent.actor.act(obs.astype(np.float32), deterministic=False) if learning else \
-                env.action_space.sample()
+            if learning:
+                action = agent.actor.act(obs.astype(np.float32), deterministic=False)
+            else:
+                action = env.action_space.sample()
             next_obs, reward, terminated, truncated, info = env.step(action)
-            buffer.add(obs=obs, action=action, reward=np.float32(reward), next_obs=next_obs,
-                       terminated=np.float32(terminated))  # a time limit (truncated) is bootstrapped through
+            # Stored: terminated, not truncated, so a time limit is bootstrapped through.
+            buffer.add(obs=obs, action=action, reward=reward, next_obs=next_obs, terminated=terminated)
             metrics = agent.update(buffer.sample(args.batch_size)) if learning else None
             obs = run.after_env_step(next_obs, reward, terminated or truncated, metrics, info)
         run.finish()

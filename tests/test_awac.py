@@ -2,23 +2,19 @@
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import random_rollout_dataset
 
 import awac
-from conftest import ROOT, random_rollout_dataset
 from utils.datasets import save_dataset
 
-TINY = dict(batch_size=32, hidden_dims=(32, 32), eval_episodes=2, log_every=50, wandb_mode="disabled",
-            progress=False, threads=1)
+TINY = dict(
+    batch_size=32, hidden_dims=(32, 32), eval_episodes=2, log_every=50, wandb_mode="disabled", progress=False, threads=1
+)
 
 
 def test_softmax_weights_sum_to_batch_size_and_favor_high_advantage():
@@ -62,14 +58,18 @@ def test_shapes_and_q_clamp():
 
 def test_update_on_a_batch_moves_the_actor_toward_high_advantage_actions():
     torch.manual_seed(0)
-    args = awac.Args(hidden_dims=(32, 32), actor_lr=1e-2, critic_lr=1e-2, advantage_clip=float("inf"),
-                     beta=0.1)
+    args = awac.Args(hidden_dims=(32, 32), actor_lr=1e-2, critic_lr=1e-2, advantage_clip=float("inf"), beta=0.1)
     agent = awac.AWAC(4, 2, awac.family_defaults(args), q_max=None)
     obs = torch.zeros(64, 4)
     good, bad = torch.full((32, 2), 0.5), torch.full((32, 2), -0.5)
     # terminal transitions: the critic must learn Q(good) = 0 > Q(bad) = -1, and the weights then prefer good
-    batch = {"obs": obs, "action": torch.cat([good, bad]), "reward": torch.cat([torch.zeros(32), -torch.ones(32)]),
-             "next_obs": obs, "terminated": torch.ones(64)}
+    batch = {
+        "obs": obs,
+        "action": torch.cat([good, bad]),
+        "reward": torch.cat([torch.zeros(32), -torch.ones(32)]),
+        "next_obs": obs,
+        "terminated": torch.ones(64),
+    }
     for _ in range(200):
         metrics = agent.update(batch)
     assert all(np.isfinite(v) for v in metrics.values())
@@ -83,8 +83,17 @@ def test_update_on_a_batch_moves_the_actor_toward_high_advantage_actions():
 def tiny_run(tmp_path_factory, small_pen_binary):
     run_dir = tmp_path_factory.mktemp("runs")
     _, path = small_pen_binary
-    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=150, online_steps=200, eval_every=100,
-                     save_every=100, run_dir=str(run_dir), run_name="tiny", **TINY)
+    args = awac.Args(
+        env_id="pen-binary",
+        dataset=str(path),
+        offline_steps=150,
+        online_steps=200,
+        eval_every=100,
+        save_every=100,
+        run_dir=str(run_dir),
+        run_name="tiny",
+        **TINY,
+    )
     return args, awac.train(args)
 
 
@@ -121,9 +130,23 @@ def test_each_phase_samples_its_own_batch_size(tmp_path, small_pen_binary, monke
     real_sample = awac.ReplayBuffer.sample
     monkeypatch.setattr(awac.ReplayBuffer, "sample", lambda self, n: sizes.append(n) or real_sample(self, n))
     _, path = small_pen_binary
-    awac.train(awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=20, online_steps=30, eval_every=100,
-                         eval_episodes=1, run_dir=str(tmp_path), hidden_dims=(16, 16), batch_size=32,
-                         offline_batch_size=8, wandb_mode="disabled", progress=False, threads=1))
+    awac.train(
+        awac.Args(
+            env_id="pen-binary",
+            dataset=str(path),
+            offline_steps=20,
+            online_steps=30,
+            eval_every=100,
+            eval_episodes=1,
+            run_dir=str(tmp_path),
+            hidden_dims=(16, 16),
+            batch_size=32,
+            offline_batch_size=8,
+            wandb_mode="disabled",
+            progress=False,
+            threads=1,
+        )
+    )
     assert sizes == [8] * 20 + [32] * 30
     assert awac.Args().offline_batch_size == 128 and awac.Args().batch_size == 1024
 
@@ -131,7 +154,9 @@ def test_each_phase_samples_its_own_batch_size(tmp_path, small_pen_binary, monke
 def test_parameters_change_in_each_phase(tiny_run):
     args, final = tiny_run
     torch.manual_seed(args.seed)
-    init = awac.AWAC(45, 24, awac.family_defaults(args), q_max=0.0)  # train seeds torch the same way before building its agent
+    init = awac.AWAC(
+        45, 24, awac.family_defaults(args), q_max=0.0
+    )  # train seeds torch the same way before building its agent
     run = Path(final["run_dir"])
     offline = torch.load(run / "checkpoint_offline.pt", weights_only=False)
     end = torch.load(run / "checkpoint.pt", weights_only=False)
@@ -156,16 +181,26 @@ def test_checkpoint_reload_gives_the_same_actions_and_eval(tiny_run):
     b.load_state_dict(ckpt["agent"])
     obs = np.random.default_rng(0).normal(size=45).astype(np.float32)
     np.testing.assert_array_equal(a.actor.act(obs, True), b.actor.act(obs, True))
-    result = awac.train(awac.Args(checkpoint=str(run / "checkpoint.pt"), eval_only=True, eval_episodes=2,
-                                  progress=False))
+    result = awac.train(
+        awac.Args(checkpoint=str(run / "checkpoint.pt"), eval_only=True, eval_episodes=2, progress=False)
+    )
     assert result["eval/return_mean"] == final["eval/return_mean"]
 
 
 def test_terminations_are_stored_and_eval_only_reproduces_a_continuous_return(tmp_path):
     """Hopper terminates when it falls: those transitions are stored as terminated, time limits are not."""
     path = save_dataset(random_rollout_dataset("Hopper-v5", episodes=10, seed=0), tmp_path / "hopper.npz")
-    args = awac.Args(env_id="Hopper-v5", dataset=str(path), offline_steps=60, online_steps=300, eval_every=1000,
-                     save_every=1000, run_dir=str(tmp_path), run_name="hopper", **{**TINY, "eval_episodes": 1})
+    args = awac.Args(
+        env_id="Hopper-v5",
+        dataset=str(path),
+        offline_steps=60,
+        online_steps=300,
+        eval_every=1000,
+        save_every=1000,
+        run_dir=str(tmp_path),
+        run_name="hopper",
+        **{**TINY, "eval_episodes": 1},
+    )
     final = awac.train(args)
     ckpt = torch.load(tmp_path / "hopper" / "checkpoint.pt", weights_only=False)
     terminated = ckpt["online_data"]["terminated"]
@@ -173,16 +208,32 @@ def test_terminations_are_stored_and_eval_only_reproduces_a_continuous_return(tm
     with (tmp_path / "hopper" / "metrics.csv").open() as f:
         ends = [int(float(r["charts/env_step"])) for r in csv.DictReader(f) if r.get("charts/episodic_return")]
     assert np.flatnonzero(terminated).tolist() == [e - 1 for e in ends]
-    again = awac.train(awac.Args(checkpoint=str(tmp_path / "hopper" / "checkpoint.pt"), eval_only=True,
-                                 eval_episodes=1, progress=False))
+    again = awac.train(
+        awac.Args(
+            checkpoint=str(tmp_path / "hopper" / "checkpoint.pt"), eval_only=True, eval_episodes=1, progress=False
+        )
+    )
     assert again["eval/return_mean"] == final["eval/return_mean"] and final["eval/return_mean"] != 0
 
 
 def test_same_seed_same_result(tmp_path, small_pen_binary):
     _, path = small_pen_binary
-    results = [awac.train(awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=40, online_steps=40,
-                                    eval_every=1000, save_every=1000, run_dir=str(tmp_path), run_name=f"r{i}",
-                                    **{**TINY, "log_every": 20})) for i in range(2)]
+    results = [
+        awac.train(
+            awac.Args(
+                env_id="pen-binary",
+                dataset=str(path),
+                offline_steps=40,
+                online_steps=40,
+                eval_every=1000,
+                save_every=1000,
+                run_dir=str(tmp_path),
+                run_name=f"r{i}",
+                **{**TINY, "log_every": 20},
+            )
+        )
+        for i in range(2)
+    ]
     for r in results:
         r.pop("run_dir"), r.pop("wall_time_s"), r.pop("charts/SPS"), r.pop("offline/wall_time_s")
     assert results[0] == results[1]

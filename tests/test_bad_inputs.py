@@ -7,17 +7,28 @@ import sys
 
 import pytest
 import torch
+from conftest import ROOT
 
 import awac
 import awr
 import bc
 import sac_fd
-from conftest import ROOT
 from utils.run import cli
 
 MODULES = {"awac": awac, "sac_fd": sac_fd, "bc": bc, "awr": awr}
-TINY = ["--batch-size", "8", "--hidden-dims", "8", "--eval-episodes", "1", "--wandb-mode", "disabled",
-        "--no-progress", "--threads", "1"]  # first on every command line: the flag under test comes later and wins
+TINY = [
+    "--batch-size",
+    "8",
+    "--hidden-dims",
+    "8",
+    "--eval-episodes",
+    "1",
+    "--wandb-mode",
+    "disabled",
+    "--no-progress",
+    "--threads",
+    "1",
+]  # first on every command line: the flag under test comes later and wins
 
 
 def run_main(module, argv, monkeypatch, capsys) -> tuple[int, str]:
@@ -30,20 +41,36 @@ def run_main(module, argv, monkeypatch, capsys) -> tuple[int, str]:
 
 @pytest.mark.parametrize("name", list(MODULES))
 def test_a_bad_flag_is_one_line_with_status_2_from_a_real_process(name, tmp_path):
-    res = subprocess.run([sys.executable, f"{name}.py", "--batch-size", "0", "--run-dir", str(tmp_path)], cwd=ROOT,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, f"{name}.py", "--batch-size", "0", "--run-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1] == "error: --batch-size 0 is out of range (use a value >= 1)"
     assert "Traceback" not in res.stderr and not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("flag,value,valid", [
-    ("--offline-steps", "-5", ">= 0"), ("--online-steps", "-3", ">= 0"), ("--eval-every", "0", ">= 1"),
-    ("--eval-episodes", "0", ">= 1"), ("--log-every", "0", ">= 1"), ("--save-every", "0", ">= 1"),
-    ("--actor-lr", "0", "> 0"), ("--critic-lr", "-1e-3", "> 0"), ("--gamma", "1.0", "in [0, 1)"),
-    ("--tau", "0", "in (0, 1]"), ("--beta", "0", "> 0"), ("--buffer-size", "0", ">= 1"),
-    ("--hidden-dims", "0", "of one or more sizes >= 1"), ("--threads", "-1", ">= 0"),
-])
+@pytest.mark.parametrize(
+    "flag,value,valid",
+    [
+        ("--offline-steps", "-5", ">= 0"),
+        ("--online-steps", "-3", ">= 0"),
+        ("--eval-every", "0", ">= 1"),
+        ("--eval-episodes", "0", ">= 1"),
+        ("--log-every", "0", ">= 1"),
+        ("--save-every", "0", ">= 1"),
+        ("--actor-lr", "0", "> 0"),
+        ("--critic-lr", "-1e-3", "> 0"),
+        ("--gamma", "1.0", "in [0, 1)"),
+        ("--tau", "0", "in (0, 1]"),
+        ("--beta", "0", "> 0"),
+        ("--buffer-size", "0", ">= 1"),
+        ("--hidden-dims", "0", "of one or more sizes >= 1"),
+        ("--threads", "-1", ">= 0"),
+    ],
+)
 def test_out_of_range_flags_are_refused_before_any_work(flag, value, valid, tmp_path, monkeypatch, capsys):
     code, err = run_main(awac, [*TINY, flag, value, "--run-dir", str(tmp_path)], monkeypatch, capsys)
     assert code == 2 and err.startswith(f"error: {flag} ")  # the value as parsed: 0.0 for '0', (0,) for a tuple
@@ -51,9 +78,16 @@ def test_out_of_range_flags_are_refused_before_any_work(flag, value, valid, tmp_
     assert not any(tmp_path.iterdir()), "no run directory"
 
 
-@pytest.mark.parametrize("name,flag,value", [("sac_fd", "--alpha-lr", "0"), ("bc", "--top-fraction", "1.5"),
-                                             ("awr", "--td-lambda", "2"), ("awr", "--samples-per-iter", "0"),
-                                             ("sac_fd", "--bc-pretrain-steps", "-1")])
+@pytest.mark.parametrize(
+    "name,flag,value",
+    [
+        ("sac_fd", "--alpha-lr", "0"),
+        ("bc", "--top-fraction", "1.5"),
+        ("awr", "--td-lambda", "2"),
+        ("awr", "--samples-per-iter", "0"),
+        ("sac_fd", "--bc-pretrain-steps", "-1"),
+    ],
+)
 def test_each_script_checks_its_own_fields(name, flag, value, tmp_path, monkeypatch, capsys):
     code, err = run_main(MODULES[name], [*TINY, flag, value, "--run-dir", str(tmp_path)], monkeypatch, capsys)
     assert code == 2 and err.startswith(f"error: {flag} ") and "is out of range" in err
@@ -69,8 +103,12 @@ def test_log_std_bounds_and_eval_only_without_checkpoint(tmp_path, monkeypatch, 
 def test_unknown_env_and_unknown_dataset(tmp_path, monkeypatch, capsys):
     code, err = run_main(awac, ["--env-id", "door-binray", "--run-dir", str(tmp_path), *TINY], monkeypatch, capsys)
     assert code == 2 and err.startswith("error: unknown environment 'door-binray'")
-    code, err = run_main(awac, ["--env-id", "pen-binary", "--dataset", "pen-expret", "--run-dir", str(tmp_path),
-                                *TINY], monkeypatch, capsys)
+    code, err = run_main(
+        awac,
+        ["--env-id", "pen-binary", "--dataset", "pen-expret", "--run-dir", str(tmp_path), *TINY],
+        monkeypatch,
+        capsys,
+    )
     assert code == 2 and err.startswith("error: unknown dataset 'pen-expret'")
     code, err = run_main(awac, ["--dataset", "none", *TINY], monkeypatch, capsys)
     assert code == 2 and "AWAC learns from prior data" in err
@@ -82,10 +120,24 @@ def finished_run(tmp_path_factory, small_pen_binary):
     """A finished tiny awac.py run: its directory and its final.json text."""
     run_dir = tmp_path_factory.mktemp("finished")
     _, path = small_pen_binary
-    final = awac.train(awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=20, online_steps=20,
-                                 eval_every=1000, save_every=1000, batch_size=8, hidden_dims=(8,), eval_episodes=1,
-                                 wandb_mode="disabled", progress=False, threads=1, run_dir=str(run_dir),
-                                 run_name="done"))
+    final = awac.train(
+        awac.Args(
+            env_id="pen-binary",
+            dataset=str(path),
+            offline_steps=20,
+            online_steps=20,
+            eval_every=1000,
+            save_every=1000,
+            batch_size=8,
+            hidden_dims=(8,),
+            eval_episodes=1,
+            wandb_mode="disabled",
+            progress=False,
+            threads=1,
+            run_dir=str(run_dir),
+            run_name="done",
+        )
+    )
     run = run_dir / "done"
     return run, (run / "final.json").read_text(), final
 
@@ -93,8 +145,22 @@ def finished_run(tmp_path_factory, small_pen_binary):
 def test_a_new_run_never_overwrites_a_finished_one(finished_run, monkeypatch, capsys, small_pen_binary):
     run, final_text, _ = finished_run
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
-    code, err = run_main(awac, ["--env-id", "pen-binary", "--dataset", str(small_pen_binary[1]), "--run-dir",
-                                str(run.parent), "--run-name", "done", *TINY], monkeypatch, capsys)
+    code, err = run_main(
+        awac,
+        [
+            "--env-id",
+            "pen-binary",
+            "--dataset",
+            str(small_pen_binary[1]),
+            "--run-dir",
+            str(run.parent),
+            "--run-name",
+            "done",
+            *TINY,
+        ],
+        monkeypatch,
+        capsys,
+    )
     assert code == 2 and f"{run} already holds a run (final.json, checkpoint.pt; resume it with --checkpoint" in err
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
@@ -150,11 +216,31 @@ def test_resume_refuses_a_changed_setting_and_keeps_eval_settings(finished_run, 
 
 def test_wandb_online_without_a_key_names_offline_mode(tmp_path, small_pen_binary):
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("WANDB")}
-    env.update(NETRC=str(tmp_path / "no-netrc"), WANDB_CONFIG_DIR=str(tmp_path), HOME=str(tmp_path),
-               AWAC_DATA_DIR=env.get("AWAC_DATA_DIR", str(tmp_path)))
-    res = subprocess.run([sys.executable, str(ROOT / "bc.py"), "--env-id", "pen-binary", "--dataset",
-                          str(small_pen_binary[1]), "--wandb-mode", "online", "--run-dir", str(tmp_path / "runs")], cwd=tmp_path,
-                         capture_output=True, text=True, env=env, timeout=120)
+    env.update(
+        NETRC=str(tmp_path / "no-netrc"),
+        WANDB_CONFIG_DIR=str(tmp_path),
+        HOME=str(tmp_path),
+        AWAC_DATA_DIR=env.get("AWAC_DATA_DIR", str(tmp_path)),
+    )
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bc.py"),
+            "--env-id",
+            "pen-binary",
+            "--dataset",
+            str(small_pen_binary[1]),
+            "--wandb-mode",
+            "online",
+            "--run-dir",
+            str(tmp_path / "runs"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("error: W&B could not start in online mode (") and "--wandb-mode offline" in last

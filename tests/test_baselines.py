@@ -3,8 +3,6 @@
 import ast
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
 from dataclasses import fields
@@ -13,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 import awac
 import awr
 import bc
 import sac_fd
-from conftest import ROOT
 
 TINY = dict(batch_size=32, hidden_dims=(32, 32), eval_episodes=2, wandb_mode="disabled", progress=False, threads=1)
 
@@ -33,8 +31,7 @@ def test_squashed_log_prob_matches_torch_tanh_transform():
     torch.manual_seed(0)
     dist = torch.distributions.Normal(torch.randn(5, 3), torch.rand(5, 3) + 0.1)
     u = dist.sample() * 3  # include saturated values, where the naive log(1 - tanh^2) underflows
-    reference = torch.distributions.TransformedDistribution(
-        dist, [torch.distributions.TanhTransform(cache_size=1)])
+    reference = torch.distributions.TransformedDistribution(dist, [torch.distributions.TanhTransform(cache_size=1)])
     expected = reference.log_prob(torch.tanh(u[:, :])).sum(-1)
     ours = sac_fd.squashed_log_prob(dist, u)
     mask = torch.tanh(u).abs().max(-1).values < 0.999  # float32 tanh loses u where it saturates
@@ -62,9 +59,14 @@ def test_temperature_rises_when_entropy_is_below_target():
 
 
 def test_soft_critic_target_by_hand():
-    y = sac_fd.soft_critic_target(torch.tensor([-1.0, -1.0]), torch.tensor([0.0, 1.0]),
-                                  torch.tensor([[-3.0, -3.0], [-4.0, 9.0]]), torch.tensor([2.0, 2.0]),
-                                  alpha=0.5, gamma=0.9)
+    y = sac_fd.soft_critic_target(
+        torch.tensor([-1.0, -1.0]),
+        torch.tensor([0.0, 1.0]),
+        torch.tensor([[-3.0, -3.0], [-4.0, 9.0]]),
+        torch.tensor([2.0, 2.0]),
+        alpha=0.5,
+        gamma=0.9,
+    )
     torch.testing.assert_close(y, torch.tensor([-1.0 + 0.9 * (-4.0 - 1.0), -1.0]))
 
 
@@ -82,11 +84,25 @@ def test_bc_pretraining_raises_the_likelihood_of_the_data():
 @pytest.mark.parametrize("variant", ["scratch", "sacfd", "pretrain"])
 def test_sac_variants_reach_updates(tmp_path, small_pen_binary, variant):
     _, path = small_pen_binary
-    extra = {"scratch": dict(dataset="none", learning_starts=50), "sacfd": dict(dataset=str(path)),
-             "pretrain": dict(dataset=str(path), bc_pretrain_steps=60)}[variant]
-    final = sac_fd.train(sac_fd.Args(env_id="pen-binary", offline_steps=60, online_steps=150, eval_every=1000,
-                                     save_every=1000, log_every=30, run_dir=str(tmp_path), run_name=variant,
-                                     **TINY, **extra))
+    extra = {
+        "scratch": dict(dataset="none", learning_starts=50),
+        "sacfd": dict(dataset=str(path)),
+        "pretrain": dict(dataset=str(path), bc_pretrain_steps=60),
+    }[variant]
+    final = sac_fd.train(
+        sac_fd.Args(
+            env_id="pen-binary",
+            offline_steps=60,
+            online_steps=150,
+            eval_every=1000,
+            save_every=1000,
+            log_every=30,
+            run_dir=str(tmp_path),
+            run_name=variant,
+            **TINY,
+            **extra,
+        )
+    )
     rows = read_rows(tmp_path / variant)
     offline = [r for r in rows if r.get("charts/offline_step") and r.get("losses/critic")]
     online = [int(r["charts/env_step"]) for r in rows if r.get("charts/env_step") and r.get("losses/critic")]
@@ -97,8 +113,11 @@ def test_sac_variants_reach_updates(tmp_path, small_pen_binary, variant):
     assert all(np.isfinite(float(r["losses/critic"])) for r in rows if r.get("losses/critic"))
     assert np.isfinite(final["eval/return_mean"]) and (tmp_path / variant / "checkpoint.pt").is_file()
     ckpt = torch.load(tmp_path / variant / "checkpoint.pt", weights_only=False)
-    again = sac_fd.train(sac_fd.Args(checkpoint=str(tmp_path / variant / "checkpoint.pt"), eval_only=True,
-                                     eval_episodes=2, progress=False))
+    again = sac_fd.train(
+        sac_fd.Args(
+            checkpoint=str(tmp_path / variant / "checkpoint.pt"), eval_only=True, eval_episodes=2, progress=False
+        )
+    )
     assert again["eval/return_mean"] == final["eval/return_mean"]
     assert ckpt["counters"]["env_step"] == 150 and ckpt["online_data"]["terminated"].sum() == 0
 
@@ -107,8 +126,13 @@ def test_sac_variants_reach_updates(tmp_path, small_pen_binary, variant):
 def test_top_fraction_keeps_the_best_trajectories():
     rewards = np.array([-1, -1, 0, 0, -1, -1, -1, 0, 0], dtype=np.float32)  # returns -2, 0, -3, 0 by episode
     timeouts = np.array([0, 1, 0, 1, 0, 0, 1, 0, 1], dtype=bool)
-    data = {"rewards": rewards, "timeouts": timeouts, "terminals": np.zeros(9, bool),
-            "observations": np.arange(9, dtype=np.float32)[:, None], "metadata": {}}
+    data = {
+        "rewards": rewards,
+        "timeouts": timeouts,
+        "terminals": np.zeros(9, bool),
+        "observations": np.arange(9, dtype=np.float32)[:, None],
+        "metadata": {},
+    }
     top = bc.top_trajectories(data, 0.5)
     np.testing.assert_array_equal(top["observations"][:, 0], [2, 3, 7, 8])  # the two return-0 episodes, in order
     assert len(bc.top_trajectories(data, 0.01)["rewards"]) == 2  # at least one trajectory
@@ -119,9 +143,20 @@ def test_top_fraction_keeps_the_best_trajectories():
 
 def test_bc_run_learns_the_expert_and_writes_its_files(tmp_path, small_pen_binary):
     _, path = small_pen_binary
-    final = bc.train(bc.Args(env_id="pen-binary", dataset=str(path), offline_steps=400, eval_every=200,
-                             log_every=100, actor_lr=1e-3, top_fraction=25 / 29, run_dir=str(tmp_path),
-                             run_name="bc", **{**TINY, "eval_episodes": 4}))
+    final = bc.train(
+        bc.Args(
+            env_id="pen-binary",
+            dataset=str(path),
+            offline_steps=400,
+            eval_every=200,
+            log_every=100,
+            actor_lr=1e-3,
+            top_fraction=25 / 29,
+            run_dir=str(tmp_path),
+            run_name="bc",
+            **{**TINY, "eval_episodes": 4},
+        )
+    )
     rows = read_rows(tmp_path / "bc")
     losses = [float(r["losses/actor"]) for r in rows if r.get("losses/actor")]
     assert len(losses) == 4 and losses[-1] < losses[0]
@@ -129,8 +164,9 @@ def test_bc_run_learns_the_expert_and_writes_its_files(tmp_path, small_pen_binar
     assert final["offline/eval/success_rate"] == final["eval/success_rate"]
     for name in ("config.json", "metrics.csv", "checkpoint.pt", "final.json"):
         assert (tmp_path / "bc" / name).is_file()
-    again = bc.train(bc.Args(checkpoint=str(tmp_path / "bc" / "checkpoint.pt"), eval_only=True, eval_episodes=4,
-                             progress=False))
+    again = bc.train(
+        bc.Args(checkpoint=str(tmp_path / "bc" / "checkpoint.pt"), eval_only=True, eval_episodes=4, progress=False)
+    )
     assert again["eval/return_mean"] == final["eval/return_mean"]
 
 
@@ -145,11 +181,15 @@ def test_td_lambda_returns_by_hand():
     g1 = 0.0 + 0.9 * (0.5 * 20.0 + 0.5 * g2)
     g0 = 1.0 + 0.9 * (0.5 * 10.0 + 0.5 * g1)
     g3 = 5.0  # a true terminal does not
-    np.testing.assert_allclose(awr.td_lambda_returns(reward, next_value, terminated, end, gamma, lam),
-                               [g0, g1, g2, g3], rtol=1e-6)
+    np.testing.assert_allclose(
+        awr.td_lambda_returns(reward, next_value, terminated, end, gamma, lam), [g0, g1, g2, g3], rtol=1e-6
+    )
     # lambda = 1 and no bootstrap gives Monte Carlo returns
-    np.testing.assert_allclose(awr.td_lambda_returns(reward, next_value * 0, terminated, end, gamma, 1.0),
-                               [1 + 0.9 * 2 * 0.9, 0.9 * 2, 2, 5], rtol=1e-6)
+    np.testing.assert_allclose(
+        awr.td_lambda_returns(reward, next_value * 0, terminated, end, gamma, 1.0),
+        [1 + 0.9 * 2 * 0.9, 0.9 * 2, 2, 5],
+        rtol=1e-6,
+    )
 
 
 def test_awr_weights_are_normalized_and_clipped():
@@ -168,9 +208,20 @@ def test_bound_loss_is_zero_inside_the_action_range():
 
 def test_awr_run_reaches_updates_in_both_phases(tmp_path, small_pen_binary):
     _, path = small_pen_binary
-    args = awr.Args(env_id="pen-binary", dataset=str(path), offline_steps=200, online_steps=450,
-                    samples_per_iter=200, critic_steps=20, actor_steps=100, eval_every=10_000, save_every=10_000,
-                    run_dir=str(tmp_path), run_name="awr", **TINY)
+    args = awr.Args(
+        env_id="pen-binary",
+        dataset=str(path),
+        offline_steps=200,
+        online_steps=450,
+        samples_per_iter=200,
+        critic_steps=20,
+        actor_steps=100,
+        eval_every=10_000,
+        save_every=10_000,
+        run_dir=str(tmp_path),
+        run_name="awr",
+        **TINY,
+    )
     final = awr.train(args)
     rows = read_rows(tmp_path / "awr")
     iters = [r for r in rows if r.get("charts/iteration")]
@@ -182,8 +233,9 @@ def test_awr_run_reaches_updates_in_both_phases(tmp_path, small_pen_binary):
     assert ckpt["counters"] == {"iteration": 5, "offline_step": 200, "env_step": 450}
     online_data = ckpt["online_data"]
     assert len(online_data["reward"]) == 450 and online_data["episode_end"].sum() == 3  # 2 timeouts + the cut
-    again = awr.train(awr.Args(checkpoint=str(tmp_path / "awr" / "checkpoint.pt"), eval_only=True, eval_episodes=2,
-                               progress=False))
+    again = awr.train(
+        awr.Args(checkpoint=str(tmp_path / "awr" / "checkpoint.pt"), eval_only=True, eval_episodes=2, progress=False)
+    )
     assert again["eval/return_mean"] == final["eval/return_mean"]
     assert json.loads((tmp_path / "awr" / "final.json").read_text())["eval/success_rate"] == final["eval/success_rate"]
 
@@ -191,8 +243,9 @@ def test_awr_run_reaches_updates_in_both_phases(tmp_path, small_pen_binary):
 # ----------------------------------------------------------------------------------------------- all files
 @pytest.mark.parametrize("module", [awac, sac_fd, bc, awr])
 def test_help_lists_every_field(module):
-    out = subprocess.run([sys.executable, f"{module.__name__}.py", "--help"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, f"{module.__name__}.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     for f in fields(module.Args):
         assert "--" + f.name.replace("_", "-") in out, f.name
 
@@ -205,10 +258,18 @@ SHARED = ("MLP", "EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer", "ev
 def definitions(path: Path) -> dict[str, str]:
     source = path.read_text()
     tree = ast.parse(source)
-    defs = {node.name: ast.get_source_segment(source, node) for node in tree.body
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-    defs.update({node.targets[0].id: ast.get_source_segment(source, node) for node in tree.body
-                 if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)})
+    defs = {
+        node.name: ast.get_source_segment(source, node)
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+    }
+    defs.update(
+        {
+            node.targets[0].id: ast.get_source_segment(source, node)
+            for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+        }
+    )
     return defs
 
 
@@ -222,8 +283,22 @@ def test_shared_sections_stay_textually_identical():
             assert len(versions) == 4, f"{section} is missing from a file: only in {sorted(versions)}"
         assert len(set(versions.values())) == 1, f"{section} differs between {sorted(versions)}"
     # the house-style fields mean the same and default the same everywhere; algorithm fields may differ
-    same = ("seed", "device", "threads", "run_dir", "wandb_mode", "wandb_project", "wandb_group", "progress",
-            "env_id", "dataset_seed", "data_dir", "eval_episodes", "checkpoint", "eval_only")
+    same = (
+        "seed",
+        "device",
+        "threads",
+        "run_dir",
+        "wandb_mode",
+        "wandb_project",
+        "wandb_group",
+        "progress",
+        "env_id",
+        "dataset_seed",
+        "data_dir",
+        "eval_episodes",
+        "checkpoint",
+        "eval_only",
+    )
     reference = {f.name: (f.type, f.default) for f in fields(awac.Args)}
     for module in (sac_fd, bc, awr):
         mine = {f.name: (f.type, f.default) for f in fields(module.Args)}
@@ -239,20 +314,46 @@ def test_offline_batch_size_defaults_to_the_batch_size_in_sac_fd_and_awr(tmp_pat
     sizes = []
     real_sample, real_batches = sac_fd.ReplayBuffer.sample, awr.AWR._batches
     monkeypatch.setattr(sac_fd.ReplayBuffer, "sample", lambda self, n: sizes.append(n) or real_sample(self, n))
-    monkeypatch.setattr(awr.AWR, "_batches", lambda self, n, steps, cols, size: sizes.extend([size] * steps) or
-                        real_batches(self, n, steps, cols, size))
-    tiny = dict(env_id="pen-binary", dataset=str(path), eval_every=1000, eval_episodes=1, hidden_dims=(16,),
-                batch_size=32, wandb_mode="disabled", progress=False, threads=1)
+    monkeypatch.setattr(
+        awr.AWR,
+        "_batches",
+        lambda self, n, steps, cols, size: sizes.extend([size] * steps) or real_batches(self, n, steps, cols, size),
+    )
+    tiny = dict(
+        env_id="pen-binary",
+        dataset=str(path),
+        eval_every=1000,
+        eval_episodes=1,
+        hidden_dims=(16,),
+        batch_size=32,
+        wandb_mode="disabled",
+        progress=False,
+        threads=1,
+    )
     for offline_batch_size, offline in ((None, 32), (8, 8)):
         sizes.clear()
-        sac_fd.train(sac_fd.Args(bc_pretrain_steps=5, offline_steps=10, online_steps=20,
-                                 offline_batch_size=offline_batch_size, run_dir=str(tmp_path / f"sac{offline}"),
-                                 **tiny))
+        sac_fd.train(
+            sac_fd.Args(
+                bc_pretrain_steps=5,
+                offline_steps=10,
+                online_steps=20,
+                offline_batch_size=offline_batch_size,
+                run_dir=str(tmp_path / f"sac{offline}"),
+                **tiny,
+            )
+        )
         assert sizes == [offline] * 15 + [32] * 20
         sizes.clear()
-        awr.train(awr.Args(offline_steps=10, online_steps=100, samples_per_iter=100, actor_steps=10,
-                           critic_steps=5, offline_batch_size=offline_batch_size,
-                           run_dir=str(tmp_path / f"awr{offline}"), **tiny))
+        awr.train(
+            awr.Args(
+                offline_steps=10,
+                online_steps=100,
+                samples_per_iter=100,
+                actor_steps=10,
+                critic_steps=5,
+                offline_batch_size=offline_batch_size,
+                run_dir=str(tmp_path / f"awr{offline}"),
+                **tiny,
+            )
+        )
         assert sizes[:15] == [offline] * 15 and set(sizes[15:]) == {32}
-
-

@@ -9,21 +9,52 @@ import struct
 import subprocess
 import sys
 import tempfile
-
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from utils import benchmark
 
 
 def tiny_grid(tmp_path, dataset, *extra, algos=("awac", "bc"), experiment="tiny"):
-    argv = ["--algos", *algos, "--envs", "pen-binary", "--seeds", "0", "1", "--budget", "quick", "--workers", "2",
-            "--results-dir", str(tmp_path), "--experiment", experiment, "--",
-            "--dataset", str(dataset), "--wandb-mode", "disabled", "--offline-steps", "60", "--online-steps", "100",
-            "--eval-every", "50", "--eval-episodes", "2", "--hidden-dims", "16", "16", "--batch-size", "16", *extra]
+    argv = [
+        "--algos",
+        *algos,
+        "--envs",
+        "pen-binary",
+        "--seeds",
+        "0",
+        "1",
+        "--budget",
+        "quick",
+        "--workers",
+        "2",
+        "--results-dir",
+        str(tmp_path),
+        "--experiment",
+        experiment,
+        "--",
+        "--dataset",
+        str(dataset),
+        "--wandb-mode",
+        "disabled",
+        "--offline-steps",
+        "60",
+        "--online-steps",
+        "100",
+        "--eval-every",
+        "50",
+        "--eval-episodes",
+        "2",
+        "--hidden-dims",
+        "16",
+        "16",
+        "--batch-size",
+        "16",
+        *extra,
+    ]
     return benchmark.main(argv)
 
 
@@ -38,7 +69,7 @@ def test_flags_go_only_to_scripts_that_have_them():
     assert "--samples-per-iter" in benchmark.flags_for("awr", quick)
     assert "--samples-per-iter" not in benchmark.flags_for("awac", quick)
     bc_flags = benchmark.flags_for("bc", quick)
-    assert "--online-steps" not in bc_flags and bc_flags[bc_flags.index("--hidden-dims") + 1:][:2] == ["64", "64"]
+    assert "--online-steps" not in bc_flags and bc_flags[bc_flags.index("--hidden-dims") + 1 :][:2] == ["64", "64"]
     assert benchmark.flags_for("bc", ["--beta", "1", "--typo", "3"]) == ["--typo", "3"]
 
 
@@ -47,7 +78,9 @@ def test_tiny_grid_end_to_end_then_skipped_when_repeated(tmp_path, small_pen_bin
     rows = tiny_grid(tmp_path, dataset)
     out = tmp_path / "tiny"
     assert [(r["task"], r["algorithm"], r["runs"]) for r in rows] == [
-        ("pen-binary", "awac", 2), ("pen-binary", "bc", 2)]  # one task: no "all tasks" rows
+        ("pen-binary", "awac", 2),
+        ("pen-binary", "bc", 2),
+    ]  # one task: no "all tasks" rows
     for r in rows:
         for k, v in r.items():
             if k.startswith(("success", "normalized")):
@@ -64,8 +97,14 @@ def test_tiny_grid_end_to_end_then_skipped_when_repeated(tmp_path, small_pen_bin
     capsys.readouterr()
     tiny_grid(tmp_path, dataset)  # a repeated command runs nothing
     assert "4 already finished, 0 to run" in capsys.readouterr().out
-    rebuilt = benchmark.main(["report", *[str(p) for p in sorted((out / "runs").iterdir()) if p.is_dir()],
-                              "--out", str(tmp_path / "rebuilt")])
+    rebuilt = benchmark.main(
+        [
+            "report",
+            *[str(p) for p in sorted((out / "runs").iterdir()) if p.is_dir()],
+            "--out",
+            str(tmp_path / "rebuilt"),
+        ]
+    )
     assert [r["success_rate_end_mean"] for r in rebuilt] == [r["success_rate_end_mean"] for r in rows]
 
 
@@ -79,8 +118,12 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path, small_pen_bin
     assert "2 runs failed" in printed and "pen-binary__bc__0" in printed
     with (tmp_path / "failing" / "runs.csv").open() as f:
         status = {r["run"]: r["status"] for r in csv.DictReader(f)}
-    assert status == {"pen-binary__awac__0": "done", "pen-binary__awac__1": "done",
-                      "pen-binary__bc__0": "failed", "pen-binary__bc__1": "failed"}
+    assert status == {
+        "pen-binary__awac__0": "done",
+        "pen-binary__awac__1": "done",
+        "pen-binary__bc__0": "failed",
+        "pen-binary__bc__1": "failed",
+    }
     assert "pen-binary | awac" in (tmp_path / "failing" / "summary.md").read_text()
 
 
@@ -99,9 +142,25 @@ def test_ray_launcher_without_a_cluster_says_how_to_start_one(tmp_path, small_pe
     pytest.importorskip("ray")
     _, dataset = small_pen_binary
     with pytest.raises(SystemExit, match="ray start --head"):
-        benchmark.main(["--algos", "bc", "--envs", "pen-binary", "--seeds", "0", "--launcher", "ray",
-                        "--ray-address", "auto", "--results-dir", str(tmp_path), "--", "--dataset",
-                        str(dataset)])
+        benchmark.main(
+            [
+                "--algos",
+                "bc",
+                "--envs",
+                "pen-binary",
+                "--seeds",
+                "0",
+                "--launcher",
+                "ray",
+                "--ray-address",
+                "auto",
+                "--results-dir",
+                str(tmp_path),
+                "--",
+                "--dataset",
+                str(dataset),
+            ]
+        )
 
 
 def test_bc_pretraining_counts_as_offline_phase_in_the_curve(tmp_path):
@@ -109,28 +168,52 @@ def test_bc_pretraining_counts_as_offline_phase_in_the_curve(tmp_path):
     must place them before the offline updates, all at negative steps relative to the online phase."""
     run = tmp_path / "pen-binary__sacfd-pretrain__0"
     run.mkdir()
-    (run / "config.json").write_text('{"env_id": "pen-binary", "seed": 0, "offline_steps": 30, "bc_pretrain_steps": 20}')
+    (run / "config.json").write_text(
+        '{"env_id": "pen-binary", "seed": 0, "offline_steps": 30, "bc_pretrain_steps": 20}'
+    )
     (run / "final.json").write_text('{"eval/success_rate": 0.5}')
     rows = [  # (offline_step, bc_step, env_step, success): before BC, during BC, during offline updates, online
-        ("0", "", "", 0.0), ("", "10", "", 0.25), ("10", "", "", 0.5), ("", "", "0", 0.75), ("", "", "40", 1.0)]
+        ("0", "", "", 0.0),
+        ("", "10", "", 0.25),
+        ("10", "", "", 0.5),
+        ("", "", "0", 0.75),
+        ("", "", "40", 1.0),
+    ]
     with (run / "metrics.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/bc_step",
-                    "charts/env_step"])
+        w.writerow(
+            ["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/bc_step", "charts/env_step"]
+        )
         for offline, bc, env, success in rows:
             w.writerow([success, 100 * success, offline, bc, env])
     loaded = benchmark.load_run(run)
     assert loaded["algo"] == "sacfd-pretrain" and loaded["offline_steps"] == 50
     assert [(offline, step) for offline, step, *_ in loaded["curve"]] == [
-        (True, 0.0), (True, 10.0), (True, 30.0), (False, 0.0), (False, 40.0)]
+        (True, 0.0),
+        (True, 10.0),
+        (True, 30.0),
+        (False, 0.0),
+        (False, 40.0),
+    ]
 
 
 def test_summary_over_tasks_averages_each_seed_across_tasks():
     """With two tasks, the "all tasks" row's mean is the mean over every (seed, task) score."""
+
     def run(env_id, seed, success):
-        return {"algo": "awac", "env_id": env_id, "seed": seed,
-                "final": {f"{p}{m}": success for p in ("offline/eval/", "eval/") for m in benchmark.METRICS}}
-    runs = [run("pen-binary", 0, 1.0), run("pen-binary", 1, 0.5), run("door-binary", 0, 0.0), run("door-binary", 1, 0.25)]
+        return {
+            "algo": "awac",
+            "env_id": env_id,
+            "seed": seed,
+            "final": {f"{p}{m}": success for p in ("offline/eval/", "eval/") for m in benchmark.METRICS},
+        }
+
+    runs = [
+        run("pen-binary", 0, 1.0),
+        run("pen-binary", 1, 0.5),
+        run("door-binary", 0, 0.0),
+        run("door-binary", 1, 0.25),
+    ]
     rows = {r["task"]: r for r in benchmark.summarize(runs, reps=200)}
     assert sorted(rows) == ["all tasks", "door-binary", "pen-binary"]
     assert rows["pen-binary"]["success_rate_end_mean"] == pytest.approx(0.75)
@@ -160,14 +243,17 @@ def test_progress_without_a_terminal_prints_a_line_per_finished_run(tmp_path, ca
     sleeping_runs(tmp_path, 2, 0.1)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
     assert [line.split(" ", 3)[:3] for line in lines] == [
-        ["[1/2]", "failed", "pen-binary__bc__0"], ["[2/2]", "failed", "pen-binary__bc__1"]]
+        ["[1/2]", "failed", "pen-binary__bc__0"],
+        ["[2/2]", "failed", "pen-binary__bc__1"],
+    ]
     assert "failed 1," in lines[0] and "running 0, failed 2, about 00:00 left" in lines[1]
 
 
 def test_ray_launcher_on_a_real_cluster_with_token_authentication(tmp_path, small_pen_binary):
     """A head started as a user would (`ray start --head` with a token in ~/.ray, so Ray 2.59+ enforces token
-    authentication), all on 127.0.0.1. A client without the token is told "authentication failed", not "no cluster"; with the token where
-    Ray keeps it (~/.ray/auth_token) it runs a tiny grid. Clients run as processes: Ray reads its auth mode once."""
+    authentication), all on 127.0.0.1. A client without the token is told "authentication failed", not "no
+    cluster"; with the token where Ray keeps it (~/.ray/auth_token) it runs a tiny grid. Clients run as processes:
+    Ray reads its auth mode once."""
     pytest.importorskip("ray")
     _, dataset = small_pen_binary
     with socket.socket() as sock:
@@ -180,43 +266,107 @@ def test_ray_launcher_on_a_real_cluster_with_token_authentication(tmp_path, smal
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     # `ray start --head` turns authentication on when the user has a token, as anyone who ever ran a local
     # ray.init() does (Ray 2.59+ makes one then); make that token here, in this test's home.
-    subprocess.run([*ray_cli, "get-auth-token", "--generate"], env={**env, "HOME": str(home)}, check=True,
-                   capture_output=True, timeout=120)
-    subprocess.run([*ray_cli, "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
-                    "--num-cpus", "1", "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir",
-                    temp_dir], env={**env, "HOME": str(home)}, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*ray_cli, "get-auth-token", "--generate"],
+        env={**env, "HOME": str(home)},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    subprocess.run(
+        [
+            *ray_cli,
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--node-ip-address",
+            "127.0.0.1",
+            "--num-cpus",
+            "1",
+            "--include-dashboard",
+            "false",
+            "--disable-usage-stats",
+            "--temp-dir",
+            temp_dir,
+        ],
+        env={**env, "HOME": str(home)},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     try:
         assert (home / ".ray" / "auth_token").is_file(), "the head keeps its token where Ray documents it"
-        grid = [sys.executable, "-m", "utils.benchmark", "--algos", "bc", "--envs", "pen-binary", "--seeds", "0",
-                "--budget", "quick", "--launcher", "ray", "--ray-address", f"127.0.0.1:{port}", "--results-dir",
-                str(tmp_path / "results"), "--", "--dataset", str(dataset), "--wandb-mode", "disabled",
-                "--offline-steps", "40", "--eval-episodes", "1", "--hidden-dims", "16", "--batch-size", "16"]
-        refused = subprocess.run(grid, cwd=ROOT, env={**env, "HOME": str(stranger)}, capture_output=True, text=True,
-                                 timeout=300)
+        grid = [
+            sys.executable,
+            "-m",
+            "utils.benchmark",
+            "--algos",
+            "bc",
+            "--envs",
+            "pen-binary",
+            "--seeds",
+            "0",
+            "--budget",
+            "quick",
+            "--launcher",
+            "ray",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--",
+            "--dataset",
+            str(dataset),
+            "--wandb-mode",
+            "disabled",
+            "--offline-steps",
+            "40",
+            "--eval-episodes",
+            "1",
+            "--hidden-dims",
+            "16",
+            "--batch-size",
+            "16",
+        ]
+        refused = subprocess.run(
+            grid, cwd=ROOT, env={**env, "HOME": str(stranger)}, capture_output=True, text=True, timeout=300
+        )
         assert refused.returncode != 0 and "authentication failed" in refused.stderr, refused.stderr[-1500:]
-        ran = subprocess.run(grid, cwd=ROOT, env={**env, "HOME": str(home)}, capture_output=True, text=True,
-                             timeout=300)
+        ran = subprocess.run(
+            grid, cwd=ROOT, env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=300
+        )
         assert ran.returncode == 0, ran.stderr[:3000] + ran.stdout[-1500:]
         assert "| pen-binary | bc | 1 |" in ran.stdout
     finally:
-        subprocess.run([*ray_cli, "stop", "--force"], env={**env, "HOME": str(home)}, capture_output=True,
-                       timeout=120)
+        subprocess.run([*ray_cli, "stop", "--force"], env={**env, "HOME": str(home)}, capture_output=True, timeout=120)
 
 
 def test_milestone_table_reads_each_run_at_the_step_and_bc_at_its_final_policy():
     """summary.md's table at given env steps: an online run's evaluation at exactly that step (runs that never got
     there are left out of that row), and BC, which has no online phase, at its final policy for every step."""
+
     def run(algo, seed, curve, final):
-        return {"algo": algo, "env_id": "door-binary", "seed": seed, "curve": curve,
-                "final": {"eval/success_rate": final, "eval/normalized_score": 100 * final}}
-    runs = [run("awac", 0, [(True, 0.0, 0.0, 0.0), (False, 0.0, 0.1, 10), (False, 100.0, 0.5, 50)], 0.5),
-            run("awac", 1, [(False, 0.0, 0.2, 20), (False, 100.0, 0.7, 70), (False, 200.0, 0.9, 90)], 0.9),
-            run("bc", 0, [(True, 0.0, 0.0, 0.0), (True, 50.0, 0.3, 30)], 0.3)]
+        return {
+            "algo": algo,
+            "env_id": "door-binary",
+            "seed": seed,
+            "curve": curve,
+            "final": {"eval/success_rate": final, "eval/normalized_score": 100 * final},
+        }
+
+    runs = [
+        run("awac", 0, [(True, 0.0, 0.0, 0.0), (False, 0.0, 0.1, 10), (False, 100.0, 0.5, 50)], 0.5),
+        run("awac", 1, [(False, 0.0, 0.2, 20), (False, 100.0, 0.7, 70), (False, 200.0, 0.9, 90)], 0.9),
+        run("bc", 0, [(True, 0.0, 0.0, 0.0), (True, 50.0, 0.3, 30)], 0.3),
+    ]
     assert benchmark.at_step(runs[0], 100, "success_rate") == 0.5
     assert np.isnan(benchmark.at_step(runs[0], 200, "success_rate"))
     assert benchmark.at_step(runs[2], 200, "normalized_score") == 30
-    awr = {**run("awr", 0, [(False, 0.0, 0.0, 0), (False, 110.0, 0.4, 40), (False, 160.0, 0.6, 60)], 0.6),
-           "eval_every": 50}  # evaluates after the iteration that crosses each multiple
+    awr = {
+        **run("awr", 0, [(False, 0.0, 0.0, 0), (False, 110.0, 0.4, 40), (False, 160.0, 0.6, 60)], 0.6),
+        "eval_every": 50,
+    }  # evaluates after the iteration that crosses each multiple
     assert benchmark.at_step(awr, 100, "success_rate") == 0.4 and benchmark.at_step(awr, 150, "success_rate") == 0.6
     assert np.isnan(benchmark.at_step(awr, 200, "success_rate"))
     lines = benchmark.milestone_table(runs, (100, 200), reps=200)
@@ -224,17 +374,25 @@ def test_milestone_table_reads_each_run_at_the_step_and_bc_at_its_final_policy()
     rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[2:]]
     assert all(r[4] == "n/a" for r in rows)  # these runs logged no success at the last step
     assert [(r[1], r[2], r[3], r[column].split()[0]) for r in rows] == [
-        ("awac", "100", "2", "0.60"), ("awac", "200", "1", "0.90"),
+        ("awac", "100", "2", "0.60"),
+        ("awac", "200", "1", "0.90"),
         ("bc (no online phase: its final policy)", "100", "1", "0.30"),
-        ("bc (no online phase: its final policy)", "200", "1", "0.30")]
+        ("bc (no online phase: its final policy)", "200", "1", "0.30"),
+    ]
 
 
 def test_milestone_window_averages_the_last_evaluations_up_to_each_step():
     """--window: the mean of a run's evaluations in the last `window` steps up to the milestone (AWR's, which land
     just after each multiple, included), NaN for a run that never reached the milestone."""
     curve = [(True, 0.0, 0.0, 0.0)] + [(False, float(s), s / 100, s) for s in range(0, 101, 10)]
-    run = {"algo": "awac", "env_id": "door-binary", "seed": 0, "curve": curve, "eval_every": 10,
-           "final": {"eval/success_rate": 1.0, "eval/normalized_score": 100}}
+    run = {
+        "algo": "awac",
+        "env_id": "door-binary",
+        "seed": 0,
+        "curve": curve,
+        "eval_every": 10,
+        "final": {"eval/success_rate": 1.0, "eval/normalized_score": 100},
+    }
     assert benchmark.at_step(run, 100, "success_rate", window=30) == np.mean([0.8, 0.9, 1.0])
     assert benchmark.at_step(run, 50, "normalized_score", window=20) == np.mean([40, 50])
     assert benchmark.at_step(run, 50, "success_rate", window=0) == 0.5
@@ -260,8 +418,10 @@ def test_tasks_without_success_info_are_reported_and_plotted_by_score(tmp_path):
         run.mkdir(parents=True)
         (run / "config.json").write_text('{"env_id": "Walker2d-v5", "seed": %d, "offline_steps": 10}' % seed)
         nan = "NaN" if seed == 0 else "null"  # older runs wrote NaN; strict_json writes null
-        (run / "final.json").write_text('{"offline/eval/success_rate": %s, "offline/eval/normalized_score": 20.0, '
-                                        '"eval/success_rate": %s, "eval/normalized_score": %f}' % (nan, nan, score))
+        (run / "final.json").write_text(
+            '{"offline/eval/success_rate": %s, "offline/eval/normalized_score": 20.0, '
+            '"eval/success_rate": %s, "eval/normalized_score": %f}' % (nan, nan, score)
+        )
         with (run / "metrics.csv").open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/env_step"])
@@ -276,19 +436,35 @@ def test_tasks_without_success_info_are_reported_and_plotted_by_score(tmp_path):
 
 
 def test_only_success_columns_without_any_value_are_left_out():
-    table = ["| run | success, end | score, end | steps/s |", "|---|---|---|---|",
-             "| a | n/a | 1.0 | n/a |", "| b | n/a | n/a | 3.0 |"]
+    table = [
+        "| run | success, end | score, end | steps/s |",
+        "|---|---|---|---|",
+        "| a | n/a | 1.0 | n/a |",
+        "| b | n/a | n/a | 3.0 |",
+    ]
     assert benchmark.without_success_columns(table) == [
-        "| run | score, end | steps/s |", "|---|---|---|", "| a | 1.0 | n/a |", "| b | n/a | 3.0 |"]
+        "| run | score, end | steps/s |",
+        "|---|---|---|",
+        "| a | 1.0 | n/a |",
+        "| b | n/a | 3.0 |",
+    ]
     mixed = table[:3] + ["| b | 0.50 | 2.0 | 3.0 |"]  # a hand task among them: success stays
     assert benchmark.without_success_columns(mixed) == mixed
 
 
 def test_hand_and_locomotion_tasks_are_not_averaged_together():
     def run(env_id, seed, score):
-        return {"algo": "awac", "env_id": env_id, "seed": seed,
-                "final": {f"{p}{m}": score / 100 if m == "success_rate" else score
-                          for p in ("offline/eval/", "eval/") for m in benchmark.METRICS}}
+        return {
+            "algo": "awac",
+            "env_id": env_id,
+            "seed": seed,
+            "final": {
+                f"{p}{m}": score / 100 if m == "success_rate" else score
+                for p in ("offline/eval/", "eval/")
+                for m in benchmark.METRICS
+            },
+        }
+
     runs = [run(t, s, 10.0 * s) for t in ("pen-binary", "door-binary", "Walker2d-v5") for s in (0, 1)]
     rows = {r["task"]: r for r in benchmark.summarize(runs, reps=100)}
     assert sorted(rows) == ["Walker2d-v5", "all hand tasks", "door-binary", "pen-binary"]
@@ -296,14 +472,26 @@ def test_hand_and_locomotion_tasks_are_not_averaged_together():
 
 
 def test_the_per_run_table_gives_wall_time_and_steps_per_second():
-    run = {"dir": Path("door-binary__awac__0"), "algo": "awac", "env_id": "door-binary", "seed": 0,
-           "offline_steps": 25_000, "config": {"online_steps": 300_000},
-           "final": {"offline/eval/success_rate": 0.06, "eval/success_rate": 0.34, "offline/eval/normalized_score": 1.7,
-                     "eval/normalized_score": 8.7, "wall_time_s": 3600.0}}
+    run = {
+        "dir": Path("door-binary__awac__0"),
+        "algo": "awac",
+        "env_id": "door-binary",
+        "seed": 0,
+        "offline_steps": 25_000,
+        "config": {"online_steps": 300_000},
+        "final": {
+            "offline/eval/success_rate": 0.06,
+            "eval/success_rate": 0.34,
+            "offline/eval/normalized_score": 1.7,
+            "eval/normalized_score": 8.7,
+            "wall_time_s": 3600.0,
+        },
+    }
     bc = {**run, "dir": Path("door-binary__bc__0"), "algo": "bc", "config": {}, "final": {"eval/success_rate": 0.1}}
     rows = benchmark.run_table([bc, run])
-    assert rows[2] == ("| door-binary__awac__0 | n/a | n/a | n/a | n/a | 0.06 | 0.34 | 1.7 | 8.7 | 325,000 | 1.00 | "
-                       "90.3 |")  # runs before December 2026 logged only success_rate
+    assert rows[2] == (
+        "| door-binary__awac__0 | n/a | n/a | n/a | n/a | 0.06 | 0.34 | 1.7 | 8.7 | 325,000 | 1.00 | 90.3 |"
+    )  # runs before December 2026 logged only success_rate
     assert rows[3] == "| door-binary__bc__0 | n/a | n/a | n/a | n/a | n/a | 0.10 | n/a | n/a | 25,000 | n/a | n/a |"
 
 
@@ -317,8 +505,12 @@ def test_copy_runs_takes_the_small_result_files_of_finished_runs_only(tmp_path):
     (done / "final-325000.json").write_text("{}")  # the first result of an extended run
     written = benchmark.copy_run_files([done, unfinished], tmp_path / "out" / "runs")
     assert written == [tmp_path / "out" / "runs" / done.name]
-    assert sorted(p.name for p in written[0].iterdir()) == ["config.json", "final-325000.json", "final.json",
-                                                            "metrics.csv"]
+    assert sorted(p.name for p in written[0].iterdir()) == [
+        "config.json",
+        "final-325000.json",
+        "final.json",
+        "metrics.csv",
+    ]
 
 
 def test_a_fork_of_awac_joins_a_grid_beside_awac(tmp_path, small_pen_binary):
@@ -331,13 +523,18 @@ def test_a_fork_of_awac_joins_a_grid_beside_awac(tmp_path, small_pen_binary):
     fork = tmp_path / "forks" / "my_awac.py"
     fork.parent.mkdir()
     fork.write_text(source.replace(softmax, "return torch.ones_like(advantage)  # uniform weights: BC with a critic"))
-    rows = tiny_grid(tmp_path, dataset, algos=("awac", str(fork)), experiment="fork")
+    rows = tiny_grid(tmp_path, dataset, "--log-every", "20", algos=("awac", str(fork)), experiment="fork")
     assert [(r["task"], r["algorithm"], r["runs"]) for r in rows] == [
-        ("pen-binary", "awac", 2), ("pen-binary", "my_awac", 2)]
+        ("pen-binary", "awac", 2),
+        ("pen-binary", "my_awac", 2),
+    ]
     runs = tmp_path / "fork" / "runs"
     assert (runs / "pen-binary__my_awac__0" / "final.json").is_file()
-    weights = [float(r["values/weight_std"]) for r in csv.DictReader((runs / "pen-binary__my_awac__0" /
-                                                                     "metrics.csv").open()) if r["values/weight_std"]]
+    weights = [
+        float(r["values/weight_std"])
+        for r in csv.DictReader((runs / "pen-binary__my_awac__0" / "metrics.csv").open())
+        if r["values/weight_std"]
+    ]
     assert weights and all(w == 0.0 for w in weights), "the fork's own weighting ran"
     assert "my_awac" in (tmp_path / "fork" / "summary.md").read_text()
     with pytest.raises(SystemExit, match="no script"):

@@ -9,11 +9,20 @@ import sys
 import h5py
 import numpy as np
 import pytest
+from conftest import ROOT, random_rollout_dataset
 
 import utils.datasets as ds
-from conftest import ROOT, random_rollout_dataset
-from utils.datasets import (DATASETS, DatasetError, asset_path, build_dataset, episode_slices, load_dataset,
-                            read_file, save_dataset, summarize)
+from utils.datasets import (
+    DATASETS,
+    DatasetError,
+    asset_path,
+    build_dataset,
+    episode_slices,
+    load_dataset,
+    read_file,
+    save_dataset,
+    summarize,
+)
 
 
 def check_schema(data, obs_dim, act_dim):
@@ -112,8 +121,11 @@ def test_actions_outside_minus_one_one_are_refused_naming_the_mapping(door_human
     data["actions"][5, 2] = 1.0 + 1e-4
     ds.validate(data, "door-binary")
     data["actions"][7, 0] = -2.0
-    with pytest.raises(DatasetError, match=r"actions up to 2 in absolute value \(first in row 7\), outside \[-1, 1\]"
-                                           r".*a' = 2 \(a - low\) / \(high - low\) - 1"):
+    with pytest.raises(
+        DatasetError,
+        match=r"actions up to 2 in absolute value \(first in row 7\), outside \[-1, 1\]"
+        r".*a' = 2 \(a - low\) / \(high - low\) - 1",
+    ):
         ds.validate(data, "door-binary")
 
 
@@ -122,8 +134,14 @@ def test_nan_is_reported_with_count_and_first_row(tmp_path, door_human):
     obs[17, 3] = np.nan
     obs[40, 0] = np.inf
     path = tmp_path / "nan.npz"
-    np.savez(path, observations=obs, actions=door_human["actions"][:100], rewards=door_human["rewards"][:100],
-             terminals=door_human["terminals"][:100], next_observations=door_human["next_observations"][:100])
+    np.savez(
+        path,
+        observations=obs,
+        actions=door_human["actions"][:100],
+        rewards=door_human["rewards"][:100],
+        terminals=door_human["terminals"][:100],
+        next_observations=door_human["next_observations"][:100],
+    )
     with pytest.raises(DatasetError, match=r"'observations' holds 2 NaN/inf values, first in row 17"):
         load_dataset(str(path))
 
@@ -179,16 +197,23 @@ def test_random_rollout_stores_terminals_not_timeouts():
 
 def test_cli_list_and_build(cache_dir):
     env = {"AWAC_DATA_DIR": str(cache_dir), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "utils.datasets", "list"], cwd=ROOT, capture_output=True,
-                         text=True, check=True, env=env).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "utils.datasets", "list"], cwd=ROOT, capture_output=True, text=True, check=True, env=env
+    ).stdout
     assert "door-binary" in out and "relocate-expert" in out
-    res = subprocess.run([sys.executable, "-m", "utils.datasets", "build", "door-human"], cwd=ROOT,
-                         capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-m", "utils.datasets", "build", "door-human"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["transitions"] == 6729 and summary["episodes"] == 25 and summary["goal_reached_fraction"] == 0.32
-    res = subprocess.run([sys.executable, "-m", "utils.datasets", "build", "nope"], cwd=ROOT, capture_output=True,
-                         text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-m", "utils.datasets", "build", "nope"], cwd=ROOT, capture_output=True, text=True, env=env
+    )
     assert res.returncode == 2 and "unknown dataset 'nope'" in res.stderr
 
 
@@ -201,16 +226,29 @@ def test_minari_dataset_installed_locally(tmp_path, monkeypatch, door_human):
     with pytest.raises(DatasetError, match="not installed locally.*minari download D4RL/door/human-v2"):
         load_dataset("minari:D4RL/door/human-v2")
     episodes = episode_slices(door_human)[:3]
-    buffers = [EpisodeBuffer(observations=np.concatenate([door_human["observations"][s],
-                                                          door_human["next_observations"][s][-1:]]),
-                             actions=door_human["actions"][s], rewards=door_human["rewards"][s],
-                             terminations=np.zeros(s.stop - s.start, bool),
-                             truncations=np.arange(s.stop - s.start) == s.stop - s.start - 1) for s in episodes]
+    buffers = [
+        EpisodeBuffer(
+            observations=np.concatenate([door_human["observations"][s], door_human["next_observations"][s][-1:]]),
+            actions=door_human["actions"][s],
+            rewards=door_human["rewards"][s],
+            terminations=np.zeros(s.stop - s.start, bool),
+            truncations=np.arange(s.stop - s.start) == s.stop - s.start - 1,
+        )
+        for s in episodes
+    ]
     from utils.envs import make_env
 
     env = make_env("door-binary")
-    minari.create_dataset_from_buffers("test/door-human-v0", buffers, env=env, eval_env=env, algorithm_name="replay",
-                                       author="tests", author_email="tests@localhost", description="3 demos")
+    minari.create_dataset_from_buffers(
+        "test/door-human-v0",
+        buffers,
+        env=env,
+        eval_env=env,
+        algorithm_name="replay",
+        author="tests",
+        author_email="tests@localhost",
+        description="3 demos",
+    )
     data = load_dataset("minari:test/door-human-v0", env_id="door-binary")
     n = episodes[-1].stop
     for k in ds.ARRAY_KEYS:
@@ -221,11 +259,13 @@ def test_minari_dataset_installed_locally(tmp_path, monkeypatch, door_human):
 def test_episode_ends_are_inferred_when_a_file_has_no_timeouts(tmp_path, door_human):
     path = tmp_path / "no_timeouts.npz"
     n = 700
-    np.savez(path, **{k: door_human[k][:n] for k in ("observations", "actions", "rewards", "terminals",
-                                                       "next_observations")})
+    np.savez(
+        path, **{k: door_human[k][:n] for k in ("observations", "actions", "rewards", "terminals", "next_observations")}
+    )
     data = load_dataset(str(path))
-    np.testing.assert_array_equal(np.flatnonzero(data["timeouts"]),
-                                  np.append(np.flatnonzero(door_human["timeouts"][:n - 1]), n - 1))
+    np.testing.assert_array_equal(
+        np.flatnonzero(data["timeouts"]), np.append(np.flatnonzero(door_human["timeouts"][: n - 1]), n - 1)
+    )
 
 
 # Waits until both processes are ready, so that they build at the same moment, then loads (and so builds) the id.
@@ -252,20 +292,29 @@ def test_concurrent_builds_of_one_id_on_an_empty_cache(tmp_path):
     barrier.mkdir()
     env = {**os.environ, "AWAC_DATA_DIR": str(cache), "OMP_NUM_THREADS": "1"}
     outs = [tmp_path / f"out{i}.npz" for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_LOAD, str(barrier), str(out)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for out in outs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_LOAD, str(barrier), str(out)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for out in outs
+    ]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     for rc, err in results:
         assert rc == 0, err
     assert sum("waiting for" in err for _, err in results) == 1, "the second process waits instead of building"
-    assert sorted(p.name for p in cache.iterdir()) == ["door-human-seed0.lock", "door-human-seed0.npz"], \
+    assert sorted(p.name for p in cache.iterdir()) == ["door-human-seed0.lock", "door-human-seed0.npz"], (
         "no temporary file is left behind"
+    )
     cached = read_file(cache / "door-human-seed0.npz")
     for out in outs:
         with np.load(out) as returned:
             for k in ds.ARRAY_KEYS:
                 np.testing.assert_array_equal(returned[k], cached[k])
-
 
 
 # Appends a line of its own to the notice that the installed gymnasium-robotics prints on import and makes a hand
@@ -284,8 +333,13 @@ with _stderr_without(DENSE_REWARD_NOTICE):
 
 
 def test_only_the_dense_reward_notice_of_gymnasium_robotics_is_silenced():
-    res = subprocess.run([sys.executable, "-c", ROBOTICS_IMPORT], cwd=ROOT, capture_output=True, text=True,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    res = subprocess.run(
+        [sys.executable, "-c", ROBOTICS_IMPORT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert res.returncode == 0, res.stderr
     assert "reward functions were updated in v1.2.1" not in res.stderr
     assert "another notice" in res.stderr, "other output of the import still reaches stderr"
@@ -298,8 +352,13 @@ def write_dapg_policy(path, obs_dim, act_dim, seed=0, hidden=32):
     dims = [obs_dim, hidden, hidden, act_dim]
     arrays = {f"weight_{i}": 0.1 * rng.standard_normal((dims[i + 1], dims[i])) for i in range(3)}
     arrays.update({f"bias_{i}": np.zeros(dims[i + 1]) for i in range(3)})
-    arrays.update(in_shift=np.zeros(obs_dim), in_scale=np.ones(obs_dim), out_shift=np.zeros(act_dim),
-                  out_scale=np.ones(act_dim), log_std=np.full(act_dim, -1.0))
+    arrays.update(
+        in_shift=np.zeros(obs_dim),
+        in_scale=np.ones(obs_dim),
+        out_shift=np.zeros(act_dim),
+        out_scale=np.ones(act_dim),
+        log_std=np.full(act_dim, -1.0),
+    )
     np.savez(path, **arrays)
     return path
 
@@ -319,8 +378,9 @@ def test_hammer_from_a_user_expert_policy_is_built_cached_and_loaded_by_id(tmp_p
     cache = tmp_path / "cache"
     policy = write_dapg_policy(tmp_path / "my-hammer.npz", obs_dim, act_dim)
     assert {"hammer-expert", "hammer-bc", "hammer-binary"} <= set(DATASETS)
-    data = build_dataset("hammer-binary", seed=0, episodes=2, bc_steps=20, cache_dir=cache, progress=False,
-                         expert_policy=policy)
+    data = build_dataset(
+        "hammer-binary", seed=0, episodes=2, bc_steps=20, cache_dir=cache, progress=False, expert_policy=policy
+    )
     check_schema(data, obs_dim, act_dim)
     assert data["metadata"]["num_episodes"] == 25 + 2 and len(data["rewards"]) == 27 * 200
     sha = ds.sha256_of(policy)
@@ -335,13 +395,16 @@ def test_hammer_from_a_user_expert_policy_is_built_cached_and_loaded_by_id(tmp_p
     expert = read_file(ds.cache_path("hammer-expert", cache_dir=cache))
     assert expert["metadata"]["num_episodes"] == 25 and expert["metadata"]["expert_policy"]["sha256"] == sha
     # The same policy again reuses the cache; another policy is refused (naming --force) instead of mixing experts.
-    assert ds.load_cached("hammer-expert", cache_dir=cache, expert_policy=policy)["metadata"]["build_seconds"] == \
-        expert["metadata"]["build_seconds"]
+    assert (
+        ds.load_cached("hammer-expert", cache_dir=cache, expert_policy=policy)["metadata"]["build_seconds"]
+        == expert["metadata"]["build_seconds"]
+    )
     other = write_dapg_policy(tmp_path / "other.npz", obs_dim, act_dim, seed=1)
     with pytest.raises(DatasetError, match=r"made from expert policy .*my-hammer.npz.*pass --force"):
         ds.load_cached("hammer-binary", cache_dir=cache, expert_policy=other)
-    rebuilt = ds.load_cached("hammer-expert", cache_dir=cache, expert_policy=other, force=True,
-                             replace_mismatched=True, progress=False)
+    rebuilt = ds.load_cached(
+        "hammer-expert", cache_dir=cache, expert_policy=other, force=True, replace_mismatched=True, progress=False
+    )
     assert rebuilt["metadata"]["expert_policy"]["sha256"] == ds.sha256_of(other)
     assert not np.array_equal(rebuilt["actions"], expert["actions"])
 
@@ -351,20 +414,31 @@ def test_hammer_without_a_policy_file_names_the_build_command(tmp_path):
     with pytest.raises(DatasetError, match=r"'hammer-binary' is not in the cache .*ships no expert policy.*" + command):
         load_dataset("hammer-binary", env_id="hammer-binary", cache_dir=tmp_path, progress=False)
     assert not list(tmp_path.glob("*.npz")), "nothing is built"
-    res = subprocess.run([sys.executable, "-m", "utils.datasets", "build", "hammer-binary"], cwd=ROOT,
-                         capture_output=True, text=True, env={**os.environ, "AWAC_DATA_DIR": str(tmp_path)})
+    res = subprocess.run(
+        [sys.executable, "-m", "utils.datasets", "build", "hammer-binary"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AWAC_DATA_DIR": str(tmp_path)},
+    )
     assert res.returncode == 2 and "--expert-policy PATH.npz" in res.stderr
 
 
 def test_a_user_policy_of_the_wrong_size_is_refused_naming_both_dimensions(tmp_path, hammer_dims):
     obs_dim, act_dim = hammer_dims
     wrong_obs = write_dapg_policy(tmp_path / "pen-sized.npz", 45, act_dim)
-    with pytest.raises(DatasetError, match=rf"observation dimension 45 but environment 'hammer-binary' has "
-                                           rf"observation dimension {obs_dim}"):
+    with pytest.raises(
+        DatasetError,
+        match=rf"observation dimension 45 but environment 'hammer-binary' has "
+        rf"observation dimension {obs_dim}",
+    ):
         build_dataset("hammer-expert", episodes=1, cache_dir=tmp_path, progress=False, expert_policy=wrong_obs)
     wrong_act = write_dapg_policy(tmp_path / "act.npz", obs_dim, 24)
-    with pytest.raises(DatasetError, match=rf"action dimension 24 but environment 'hammer-binary' has action "
-                                           rf"dimension {act_dim}"):
+    with pytest.raises(
+        DatasetError,
+        match=rf"action dimension 24 but environment 'hammer-binary' has action "
+        rf"dimension {act_dim}",
+    ):
         build_dataset("hammer-expert", episodes=1, cache_dir=tmp_path, progress=False, expert_policy=wrong_act)
     partial = tmp_path / "partial.npz"
     np.savez(partial, **{k: v for k, v in np.load(wrong_act).items() if k != "log_std"})
@@ -414,8 +488,13 @@ def test_cli_builds_hammer_expert_from_a_policy_file_and_refuses_another_without
     env = {**os.environ, "AWAC_DATA_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "utils.datasets", "build", "hammer-expert", *args], cwd=ROOT,
-                              capture_output=True, text=True, env=env)
+        return subprocess.run(
+            [sys.executable, "-m", "utils.datasets", "build", "hammer-expert", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
 
     res = cli("--expert-policy", str(policy))
     assert res.returncode == 0, res.stderr

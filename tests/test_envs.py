@@ -4,11 +4,20 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from utils.envs import HAND_TASKS, SUCCESS_DEFINITIONS, episode_success, evaluate, is_success, make_env, normalized_score
+from utils.envs import (
+    HAND_TASKS,
+    SUCCESS_DEFINITIONS,
+    episode_success,
+    evaluate,
+    is_success,
+    make_env,
+    normalized_score,
+)
 
 
-@pytest.mark.parametrize("env_id,horizon", [("pen-binary", 200), ("door-binary", 200), ("relocate-binary", 200),
-                                            ("hammer-binary", 200)])
+@pytest.mark.parametrize(
+    "env_id,horizon", [("pen-binary", 200), ("door-binary", 200), ("relocate-binary", 200), ("hammer-binary", 200)]
+)
 def test_binary_reward_horizon_and_truncation(env_id, horizon):
     env = make_env(env_id, seed=0)
     env.reset(seed=0)

@@ -9,13 +9,14 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 import awac
 import sac_fd
-from conftest import ROOT
 
-TINY = dict(batch_size=32, hidden_dims=(32, 32), eval_episodes=1, log_every=50, wandb_mode="disabled",
-            progress=False, threads=1)
+TINY = dict(
+    batch_size=32, hidden_dims=(32, 32), eval_episodes=1, log_every=50, wandb_mode="disabled", progress=False, threads=1
+)
 
 
 def _door_agents(door_human):
@@ -61,8 +62,11 @@ def test_bf16_advantage_weights_stay_close_to_fp32(door_human):
 def test_bf16_runs_only_the_hidden_layers_in_bf16():
     seen = []
     agent = awac.AWAC(5, 3, awac.family_defaults(awac.Args(precision="bf16", hidden_dims=(16, 16))), q_max=None)
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((type(m).__name__, o.dtype)))
-             for m in [*agent.actor.net, *agent.critic.hidden, agent.critic.out] if not isinstance(m, torch.nn.ReLU)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: seen.append((type(m).__name__, o.dtype)))
+        for m in [*agent.actor.net, *agent.critic.hidden, agent.critic.out]
+        if not isinstance(m, torch.nn.ReLU)
+    ]
     obs, action = torch.randn(8, 5), torch.rand(8, 3) * 2 - 1
     assert agent.critic(obs, action).dtype == torch.float32
     assert agent.actor.log_prob(obs, action).dtype == torch.float32
@@ -76,19 +80,37 @@ def test_bf16_runs_only_the_hidden_layers_in_bf16():
 def test_update_returns_device_tensors_read_only_when_logged(module):
     args = module.Args(hidden_dims=(16,), batch_size=8)
     agent = module.AWAC(4, 2, awac.family_defaults(args), q_max=None) if module is awac else module.SAC(4, 2, args)
-    batch = {"obs": torch.randn(8, 4), "action": torch.rand(8, 2) * 2 - 1, "reward": -torch.ones(8),
-             "next_obs": torch.randn(8, 4), "terminated": torch.zeros(8)}
+    batch = {
+        "obs": torch.randn(8, 4),
+        "action": torch.rand(8, 2) * 2 - 1,
+        "reward": -torch.ones(8),
+        "next_obs": torch.randn(8, 4),
+        "terminated": torch.zeros(8),
+    }
     metrics = agent.update(batch)
-    assert metrics and all(isinstance(v, torch.Tensor) and v.ndim == 0 and not v.requires_grad
-                           for v in metrics.values())
+    assert metrics and all(
+        isinstance(v, torch.Tensor) and v.ndim == 0 and not v.requires_grad for v in metrics.values()
+    )
 
 
 @pytest.mark.parametrize("module", [awac, sac_fd])
 def test_bf16_and_compiled_runs_reach_updates_in_both_phases(module, tmp_path, small_pen_binary):
     _, path = small_pen_binary
-    final = module.train(module.Args(env_id="pen-binary", dataset=str(path), offline_steps=100, online_steps=100,
-                                     eval_every=10**6, save_every=10**6, run_dir=str(tmp_path), run_name="fast",
-                                     precision="bf16", compile=True, **TINY))
+    final = module.train(
+        module.Args(
+            env_id="pen-binary",
+            dataset=str(path),
+            offline_steps=100,
+            online_steps=100,
+            eval_every=10**6,
+            save_every=10**6,
+            run_dir=str(tmp_path),
+            run_name="fast",
+            precision="bf16",
+            compile=True,
+            **TINY,
+        )
+    )
     assert np.isfinite(final["eval/return_mean"]) and np.isfinite(final["offline/eval/return_mean"])
     rows = (tmp_path / "fast" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
@@ -137,8 +159,28 @@ def test_speed_tool_prints_its_update_table(capsys):
     """utils.speed runs end to end on tiny settings (timings themselves are never asserted in tests)."""
     from utils import speed
 
-    speed.main(["--env-id", "pen-binary", "--batch-sizes", "8", "--threads", "1", "--hidden-dims", "8",
-                "--updates", "2", "--blocks", "1", "--variants", "fp32", "bf16", "--before", "HEAD", "--no-process"])
+    speed.main(
+        [
+            "--env-id",
+            "pen-binary",
+            "--batch-sizes",
+            "8",
+            "--threads",
+            "1",
+            "--hidden-dims",
+            "8",
+            "--updates",
+            "2",
+            "--blocks",
+            "1",
+            "--variants",
+            "fp32",
+            "bf16",
+            "--before",
+            "HEAD",
+            "--no-process",
+        ]
+    )
     out = capsys.readouterr().out
     rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| 1 | 8 |")]
     assert [r[2].strip() for r in rows] == ["fp32", "bf16", "before"]

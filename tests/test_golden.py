@@ -22,16 +22,33 @@ import sac_fd
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 TIMING = {"charts/SPS", "wall_time_s", "offline/wall_time_s", "run_dir"}
-COMMON = dict(seed=0, batch_size=32, hidden_dims=(32, 32), eval_every=100, eval_episodes=1, log_every=50,
-              wandb_mode="disabled", progress=False, threads=1)
+COMMON = dict(
+    seed=0,
+    batch_size=32,
+    hidden_dims=(32, 32),
+    eval_every=100,
+    eval_episodes=1,
+    log_every=50,
+    wandb_mode="disabled",
+    progress=False,
+    threads=1,
+)
 CASES = {  # every phase of every script reaches updates, an evaluation and (online) a whole 200-step pen episode
     "awac": (awac, dict(dataset="pen-expert", offline_steps=100, online_steps=200)),
     "sac_fd_scratch": (sac_fd, dict(dataset="none", online_steps=300, learning_starts=100)),
-    "sac_fd_pretrain": (sac_fd, dict(dataset="pen-expert", bc_pretrain_steps=50, offline_steps=50,
-                                     online_steps=200)),
+    "sac_fd_pretrain": (sac_fd, dict(dataset="pen-expert", bc_pretrain_steps=50, offline_steps=50, online_steps=200)),
     "bc": (bc, dict(dataset="pen-expert", offline_steps=100)),
-    "awr": (awr, dict(dataset="pen-expert", offline_steps=200, online_steps=400, samples_per_iter=200,
-                      critic_steps=20, actor_steps=100)),
+    "awr": (
+        awr,
+        dict(
+            dataset="pen-expert",
+            offline_steps=200,
+            online_steps=400,
+            samples_per_iter=200,
+            critic_steps=20,
+            actor_steps=100,
+        ),
+    ),
 }
 
 
@@ -56,8 +73,11 @@ def same(a, b) -> bool:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden_run(name, tmp_path, small_pen_binary, cache_dir):
     module, fields = CASES[name]
-    module.train(module.Args(env_id="pen-binary", data_dir=str(cache_dir), run_dir=str(tmp_path), run_name=name,
-                             **COMMON, **fields))
+    module.train(
+        module.Args(
+            env_id="pen-binary", data_dir=str(cache_dir), run_dir=str(tmp_path), run_name=name, **COMMON, **fields
+        )
+    )
     got = numbers(tmp_path / name)
     path = GOLDEN / f"{name}.json"
     if os.environ.get("GOLDEN_UPDATE"):

@@ -5,9 +5,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT, random_rollout_dataset
 
 import utils.datasets as ds
-from conftest import ROOT, random_rollout_dataset
 from utils.datasets import DatasetError
 
 
@@ -20,8 +20,14 @@ def minari_dir(tmp_path, monkeypatch):
 def test_round_trip_of_a_generated_dataset_from_the_command_line(small_pen_binary, minari_dir, tmp_path):
     data, path = small_pen_binary
     env = {"MINARI_DATASETS_PATH": str(minari_dir), "PATH": "/usr/bin:/bin", "AWAC_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "utils.datasets", "export", str(path), "--minari",
-                           "awac/pen-small-v0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "utils.datasets", "export", str(path), "--minari", "awac/pen-small-v0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "wrote Minari dataset 'awac/pen-small-v0' (" in done.stdout
     back = ds.load_dataset("minari:awac/pen-small-v0", env_id="pen-binary")
@@ -34,8 +40,14 @@ def test_round_trip_of_a_generated_dataset_from_the_command_line(small_pen_binar
     recovered = minari.load_dataset("awac/pen-small-v0").recover_environment()  # the binary task, wrapper included
     recovered.reset(seed=0)
     assert recovered.step(recovered.action_space.sample())[1] in (0.0, -1.0)
-    again = subprocess.run([sys.executable, "-m", "utils.datasets", "export", str(path), "--minari",
-                            "awac/pen-small-v0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [sys.executable, "-m", "utils.datasets", "export", str(path), "--minari", "awac/pen-small-v0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 2 and "exists already: delete it (`minari delete awac/pen-small-v0`)" in again.stderr
 
 
@@ -53,7 +65,9 @@ def test_data_that_cannot_be_minari_episodes_is_refused(small_pen_binary, minari
     data, _ = small_pen_binary
     broken = {**data, "next_observations": data["next_observations"].copy()}
     broken["next_observations"][3] += 1.0
-    with pytest.raises(DatasetError, match=r"episode 0 \(rows 0-199\): next_observations\[3\] is not observations\[4\]"):
+    with pytest.raises(
+        DatasetError, match=r"episode 0 \(rows 0-199\): next_observations\[3\] is not observations\[4\]"
+    ):
         ds.export_minari(broken, "test/broken-v0", "pen-binary")
     import minari
 
@@ -78,15 +92,26 @@ def test_an_env_with_other_action_bounds_round_trips_and_raw_actions_are_mapped(
     assert env.action_space.high.max() == 1 and env.unwrapped.action_space.high.max() == 2
 
     episode = slice(0, 200)
-    raw = EpisodeBuffer(id=0, observations=np.concatenate([pendulum["observations"][episode],
-                                                           pendulum["next_observations"][199:200]]),
-                        actions=2 * pendulum["actions"][episode], rewards=pendulum["rewards"][episode],
-                        terminations=pendulum["terminals"][episode], truncations=pendulum["timeouts"][episode],
-                        infos={})
-    minari.create_dataset_from_buffers("test/pendulum-raw-v0", [raw], env=gym.make("Pendulum-v1").spec,
-                                       observation_space=env.observation_space,
-                                       action_space=gym.make("Pendulum-v1").action_space, data_format="hdf5",
-                                       algorithm_name="random", description="raw torques", eval_env="Pendulum-v1")
+    raw = EpisodeBuffer(
+        id=0,
+        observations=np.concatenate([pendulum["observations"][episode], pendulum["next_observations"][199:200]]),
+        actions=2 * pendulum["actions"][episode],
+        rewards=pendulum["rewards"][episode],
+        terminations=pendulum["terminals"][episode],
+        truncations=pendulum["timeouts"][episode],
+        infos={},
+    )
+    minari.create_dataset_from_buffers(
+        "test/pendulum-raw-v0",
+        [raw],
+        env=gym.make("Pendulum-v1").spec,
+        observation_space=env.observation_space,
+        action_space=gym.make("Pendulum-v1").action_space,
+        data_format="hdf5",
+        algorithm_name="random",
+        description="raw torques",
+        eval_env="Pendulum-v1",
+    )
     mapped = ds.load_dataset("minari:test/pendulum-raw-v0", env_id="Pendulum-v1")
     np.testing.assert_allclose(mapped["actions"], pendulum["actions"][episode], atol=1e-6)
     assert mapped["metadata"]["actions_rescaled_from"] == [[-2.0], [2.0]]

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 
 import awac
 import awr
 import bc
 import sac_fd
-from conftest import ROOT
 from utils.run import setup
 
 TINY = dict(batch_size=32, hidden_dims=(32, 32), eval_episodes=2, wandb_mode="disabled", progress=False, threads=1)
@@ -41,8 +41,16 @@ def test_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binary, monk
     on the way down (as SIGKILL), each resumed with --checkpoint, end with metrics.csv and final.json equal, timing
     columns aside, to the uninterrupted run's. pen's episodes last 200 steps."""
     _, path = small_pen_binary
-    common = dict(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=500, eval_every=200,
-                  save_every=100, run_dir=str(tmp_path), **{**TINY, "log_every": 10})
+    common = dict(
+        env_id="pen-binary",
+        dataset=str(path),
+        offline_steps=60,
+        online_steps=500,
+        eval_every=200,
+        save_every=100,
+        run_dir=str(tmp_path),
+        **{**TINY, "log_every": 10},
+    )
     awac.train(awac.Args(run_name="straight", **common))
     real_update = awac.AWAC.update
 
@@ -82,8 +90,17 @@ def test_resume_after_a_crash_redoes_the_lost_steps_once(tmp_path, small_pen_bin
     """A crash (no save on the way down) resumes from the last periodic checkpoint; the rows logged after it are
     dropped from metrics.csv, so every step appears once."""
     _, path = small_pen_binary
-    args = awac.Args(env_id="pen-binary", dataset=str(path), offline_steps=60, online_steps=240, eval_every=1000,
-                     save_every=30, run_dir=str(tmp_path), run_name="crash", **{**TINY, "log_every": 10})
+    args = awac.Args(
+        env_id="pen-binary",
+        dataset=str(path),
+        offline_steps=60,
+        online_steps=240,
+        eval_every=1000,
+        save_every=30,
+        run_dir=str(tmp_path),
+        run_name="crash",
+        **{**TINY, "log_every": 10},
+    )
     real_update, calls = awac.AWAC.update, {"n": 0}
 
     def crashing_update(self, batch):
@@ -115,11 +132,26 @@ def test_sac_fd_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_binar
     """As awac.py's exact-resume test: SIGTERM mid-episode (in the random-action steps from scratch, whose
     generator belongs to the action space) and a crash, each resumed, end equal to an uninterrupted run."""
     _, path = small_pen_binary
-    extra = dict(dataset="none", learning_starts=150) if variant == "scratch" else dict(
-        dataset=str(path), bc_pretrain_steps=20, offline_steps=40)
-    common = dict(env_id="pen-binary", online_steps=500, eval_every=200, save_every=100, run_dir=str(tmp_path),
-                  batch_size=16, hidden_dims=(16, 16), eval_episodes=1, log_every=10, wandb_mode="disabled",
-                  progress=False, threads=1, **extra)
+    extra = (
+        dict(dataset="none", learning_starts=150)
+        if variant == "scratch"
+        else dict(dataset=str(path), bc_pretrain_steps=20, offline_steps=40)
+    )
+    common = dict(
+        env_id="pen-binary",
+        online_steps=500,
+        eval_every=200,
+        save_every=100,
+        run_dir=str(tmp_path),
+        batch_size=16,
+        hidden_dims=(16, 16),
+        eval_episodes=1,
+        log_every=10,
+        wandb_mode="disabled",
+        progress=False,
+        threads=1,
+        **extra,
+    )
     sac_fd.train(sac_fd.Args(run_name="straight", **common))
     from utils.envs import make_env
 
@@ -159,11 +191,30 @@ def test_bc_and_awr_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_b
     """SIGTERM during a BC update and during an AWR iteration (its updates after collecting data) are
     honoured at the end of the step or iteration; resumed, both runs end equal to uninterrupted ones."""
     _, path = small_pen_binary
-    tiny = dict(env_id="pen-binary", dataset=str(path), run_dir=str(tmp_path), batch_size=16, hidden_dims=(16,),
-                eval_episodes=1, wandb_mode="disabled", progress=False, threads=1)
-    runs = {bc: dict(offline_steps=120, eval_every=50, save_every=40, log_every=10),
-            awr: dict(offline_steps=40, online_steps=400, samples_per_iter=150, actor_steps=20, critic_steps=10,
-                      eval_every=200, save_every=100, log_every=1)}
+    tiny = dict(
+        env_id="pen-binary",
+        dataset=str(path),
+        run_dir=str(tmp_path),
+        batch_size=16,
+        hidden_dims=(16,),
+        eval_episodes=1,
+        wandb_mode="disabled",
+        progress=False,
+        threads=1,
+    )
+    runs = {
+        bc: dict(offline_steps=120, eval_every=50, save_every=40, log_every=10),
+        awr: dict(
+            offline_steps=40,
+            online_steps=400,
+            samples_per_iter=150,
+            actor_steps=20,
+            critic_steps=10,
+            eval_every=200,
+            save_every=100,
+            log_every=1,
+        ),
+    }
     for module, budget in runs.items():
         name = module.__name__
         module.train(module.Args(run_name=f"{name}-straight", **tiny, **budget))
@@ -175,15 +226,17 @@ def test_bc_and_awr_killed_runs_resume_to_the_same_numbers(tmp_path, small_pen_b
                 os.kill(os.getpid(), signal.SIGTERM)
             return real_update(self, *args)
 
-        monkeypatch.setattr(module.BC if module is bc else module.AWR, "update" if module is bc else "iteration",
-                            interrupted)
+        monkeypatch.setattr(
+            module.BC if module is bc else module.AWR, "update" if module is bc else "iteration", interrupted
+        )
         with pytest.raises(KeyboardInterrupt):
             module.train(module.Args(run_name=f"{name}-killed", **tiny, **budget))
         monkeypatch.undo()
         ckpt = tmp_path / f"{name}-killed" / "checkpoint.pt"
         counters = torch.load(ckpt, weights_only=True)["counters"]
-        assert counters == ({"offline_step": 70} if module is bc else
-                            {"iteration": 3, "offline_step": 40, "env_step": 200}), counters
+        assert counters == (
+            {"offline_step": 70} if module is bc else {"iteration": 3, "offline_step": 40, "env_step": 200}
+        ), counters
         module.train(module.Args(checkpoint=str(ckpt), progress=False))
         assert _without_timing(tmp_path / f"{name}-killed") == _without_timing(tmp_path / f"{name}-straight"), name
 
@@ -192,8 +245,18 @@ def test_a_run_killed_before_its_final_json_writes_it_when_resumed(tmp_path, sma
     """final.json comes right after the last checkpoint; a run killed in between (its checkpoint already holds the
     final result) writes it when resumed instead of staying unfinished forever."""
     _, path = small_pen_binary
-    final = bc.train(bc.Args(env_id="pen-binary", dataset=str(path), offline_steps=10, eval_episodes=1,
-                             hidden_dims=(16,), run_dir=str(tmp_path), wandb_mode="disabled", progress=False))
+    final = bc.train(
+        bc.Args(
+            env_id="pen-binary",
+            dataset=str(path),
+            offline_steps=10,
+            eval_episodes=1,
+            hidden_dims=(16,),
+            run_dir=str(tmp_path),
+            wandb_mode="disabled",
+            progress=False,
+        )
+    )
     run = Path(final["run_dir"])
     written = (run / "final.json").read_text()
     (run / "final.json").unlink()
@@ -202,17 +265,32 @@ def test_a_run_killed_before_its_final_json_writes_it_when_resumed(tmp_path, sma
 
 
 @pytest.mark.parametrize("script", [awac, sac_fd, awr])
-def test_a_finished_run_given_more_online_steps_goes_on_and_keeps_its_first_result(tmp_path, small_pen_binary,
-                                                                                   script):
+def test_a_finished_run_given_more_online_steps_goes_on_and_keeps_its_first_result(tmp_path, small_pen_binary, script):
     """--online-steps on the checkpoint of a finished run extends it (README, "Resuming"): the run goes on to the new
     budget with its offline result, and the first final.json stays as final-<global step>.json."""
     _, path = small_pen_binary
     extra = {sac_fd: dict(bc_pretrain_steps=0), awr: dict(samples_per_iter=40, critic_steps=5, actor_steps=5)}.get(
-        script, {})
-    first = script.train(script.Args(env_id="pen-binary", dataset=str(path), offline_steps=20, online_steps=80,
-                                     eval_every=1000, save_every=1000, batch_size=16, hidden_dims=(16, 16),
-                                     eval_episodes=1, run_dir=str(tmp_path), run_name="run", wandb_mode="disabled",
-                                     progress=False, threads=1, **extra))
+        script, {}
+    )
+    first = script.train(
+        script.Args(
+            env_id="pen-binary",
+            dataset=str(path),
+            offline_steps=20,
+            online_steps=80,
+            eval_every=1000,
+            save_every=1000,
+            batch_size=16,
+            hidden_dims=(16, 16),
+            eval_episodes=1,
+            run_dir=str(tmp_path),
+            run_name="run",
+            wandb_mode="disabled",
+            progress=False,
+            threads=1,
+            **extra,
+        )
+    )
     run = Path(first["run_dir"])
     ckpt_before = torch.load(run / "checkpoint.pt", weights_only=True)
     more = script.train(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=200, progress=False))
@@ -221,14 +299,17 @@ def test_a_finished_run_given_more_online_steps_goes_on_and_keeps_its_first_resu
     kept = sorted(run.glob("final-*.json"))
     assert len(kept) == 1 and json.loads(kept[0].read_text()) == first
     assert {k: v for k, v in more.items() if k.startswith("offline/")} == {
-        k: v for k, v in first.items() if k.startswith("offline/")}
+        k: v for k, v in first.items() if k.startswith("offline/")
+    }
     assert max(float(r["charts/env_step"] or 0) for r in read_rows(run) if r.get("charts/env_step")) > 80
     again = script.train(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=200, progress=False))
     assert again == more and len(list(run.glob("final-*.json"))) == 1  # finished at 200: nothing more to do
     assert json.loads((run / "config.json").read_text())["online_steps"] == 200
     # Any --online-steps counts, the default's value included (a field left at None keeps the checkpoint's):
-    assert setup(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=500_000), script.CHECKS)[0].online_steps \
+    assert (
+        setup(script.Args(checkpoint=str(run / "checkpoint.pt"), online_steps=500_000), script.CHECKS)[0].online_steps
         == 500_000
+    )
     assert setup(script.Args(checkpoint=str(run / "checkpoint.pt")), script.CHECKS)[0].online_steps == 200
     # An extension killed before its first checkpoint is extended again without touching the first result:
     (run / "final.json").unlink()
@@ -242,8 +323,18 @@ def test_a_failing_first_evaluation_leaves_no_signal_handler_behind(tmp_path, sm
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(bc, "evaluate_policy", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no eval")))
     with pytest.raises(RuntimeError, match="no eval"):
-        bc.train(bc.Args(env_id="pen-binary", dataset=str(path), offline_steps=10, eval_episodes=1,
-                         hidden_dims=(16,), run_dir=str(tmp_path), wandb_mode="disabled", progress=False))
+        bc.train(
+            bc.Args(
+                env_id="pen-binary",
+                dataset=str(path),
+                offline_steps=10,
+                eval_episodes=1,
+                hidden_dims=(16,),
+                run_dir=str(tmp_path),
+                wandb_mode="disabled",
+                progress=False,
+            )
+        )
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
@@ -269,14 +360,32 @@ def test_the_library_never_imports_a_script_and_the_scripts_hold_no_run_bookkeep
         defined = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
         assert not defined & {"Run", "Logger", "setup", "load_checkpoint", "main"}, script
         assert len(source.splitlines()) <= 500, f"{script} has {len(source.splitlines())} lines (at most 500)"
-        assert imports_of(ROOT / script) <= {"__future__", "math", "dataclasses", "pathlib", "typing", "numpy",
-                                             "torch", "utils"}, f"{script} imports more than the algorithm needs"
+        assert imports_of(ROOT / script) <= {
+            "__future__",
+            "math",
+            "dataclasses",
+            "pathlib",
+            "typing",
+            "numpy",
+            "torch",
+            "utils",
+        }, f"{script} imports more than the algorithm needs"
 
 
 def test_a_checkpoint_of_another_script_is_refused_in_one_line(tmp_path, small_pen_binary):
     _, path = small_pen_binary
-    final = bc.train(bc.Args(env_id="pen-binary", dataset=str(path), offline_steps=5, eval_episodes=1,
-                             hidden_dims=(8,), run_dir=str(tmp_path), wandb_mode="disabled", progress=False))
+    final = bc.train(
+        bc.Args(
+            env_id="pen-binary",
+            dataset=str(path),
+            offline_steps=5,
+            eval_episodes=1,
+            hidden_dims=(8,),
+            run_dir=str(tmp_path),
+            wandb_mode="disabled",
+            progress=False,
+        )
+    )
     with pytest.raises(ValueError, match=r"is not a checkpoint of awac\.py"):
         awac.train(awac.Args(checkpoint=str(Path(final["run_dir"]) / "checkpoint.pt"), progress=False))
 
@@ -285,8 +394,18 @@ def test_a_checkpoint_of_the_previous_version_is_resumed(tmp_path, small_pen_bin
     """Checkpoints written before the run module (no `finished`/`offline_done` flags) are read: a finished run is
     seen as finished from its final metrics, and an unfinished one resumes."""
     _, path = small_pen_binary
-    common = dict(env_id="pen-binary", dataset=str(path), offline_steps=20, eval_every=1000, save_every=10,
-                  eval_episodes=1, hidden_dims=(8,), run_dir=str(tmp_path), wandb_mode="disabled", progress=False)
+    common = dict(
+        env_id="pen-binary",
+        dataset=str(path),
+        offline_steps=20,
+        eval_every=1000,
+        save_every=10,
+        eval_episodes=1,
+        hidden_dims=(8,),
+        run_dir=str(tmp_path),
+        wandb_mode="disabled",
+        progress=False,
+    )
     final = bc.train(bc.Args(run_name="old", **common))
     ckpt_path = Path(final["run_dir"]) / "checkpoint.pt"
     old = torch.load(ckpt_path, weights_only=True)
@@ -333,19 +452,58 @@ def test_an_unusable_run_directory_is_named_and_nothing_is_left_behind(tmp_path)
 def test_a_diverging_run_stops_in_one_line_and_keeps_its_last_finite_checkpoint(tmp_path, small_pen_binary):
     """The issue's case: learning rates of 1e6 make the actor's weights non-finite within a few hundred updates."""
     _, path = small_pen_binary
-    res = cli_run("awac.py", "--env-id", "pen-binary", "--dataset", str(path), "--critic-lr", "1e6", "--actor-lr",
-                  "1e6", "--offline-steps", "2000", "--online-steps", "0", "--batch-size", "32",
-                  "--offline-batch-size", "32", "--hidden-dims", "32", "32", "--log-every", "10", "--save-every", "20",
-                  "--eval-every", "100000", "--eval-episodes", "1", "--threads", "1", "--wandb-mode", "disabled",
-                  "--no-progress", "--run-dir", str(tmp_path), "--run-name", "diverged")
+    res = cli_run(
+        "awac.py",
+        "--env-id",
+        "pen-binary",
+        "--dataset",
+        str(path),
+        "--critic-lr",
+        "1e6",
+        "--actor-lr",
+        "1e6",
+        "--offline-steps",
+        "2000",
+        "--online-steps",
+        "0",
+        "--batch-size",
+        "32",
+        "--offline-batch-size",
+        "32",
+        "--hidden-dims",
+        "32",
+        "32",
+        "--log-every",
+        "10",
+        "--save-every",
+        "20",
+        "--eval-every",
+        "100000",
+        "--eval-episodes",
+        "1",
+        "--threads",
+        "1",
+        "--wandb-mode",
+        "disabled",
+        "--no-progress",
+        "--run-dir",
+        str(tmp_path),
+        "--run-name",
+        "diverged",
+    )
     line = one_error_line(res, 3)
     assert "the run diverged by global step" in line and "the last checkpoint with finite weights" in line
     run = tmp_path / "diverged"
     assert not (run / "final.json").exists()
     if (run / "checkpoint.pt").exists():
         ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
-        assert all(bool(torch.isfinite(t).all()) for net in ckpt["agent"].values() if "opt" not in str(net)
-                   for t in net.values() if isinstance(t, torch.Tensor) and t.is_floating_point())
+        assert all(
+            bool(torch.isfinite(t).all())
+            for net in ckpt["agent"].values()
+            if "opt" not in str(net)
+            for t in net.values()
+            if isinstance(t, torch.Tensor) and t.is_floating_point()
+        )
         assert str(run / "checkpoint.pt") in line
 
 
@@ -364,9 +522,23 @@ def test_the_divergence_guard_reads_a_non_finite_loss_at_its_logging_step(tmp_pa
 
     monkeypatch.setattr(bc.BC, "update", nan_after_25)
     with pytest.raises(Diverged, match=r"global step 30: losses/actor is nan .*checkpoint.pt, global step 20"):
-        bc.train(bc.Args(env_id="pen-binary", dataset=str(path), offline_steps=100, log_every=10, save_every=20,
-                         eval_every=1000, eval_episodes=1, hidden_dims=(8,), run_dir=str(tmp_path), run_name="nan",
-                         wandb_mode="disabled", progress=False, threads=1))
+        bc.train(
+            bc.Args(
+                env_id="pen-binary",
+                dataset=str(path),
+                offline_steps=100,
+                log_every=10,
+                save_every=20,
+                eval_every=1000,
+                eval_episodes=1,
+                hidden_dims=(8,),
+                run_dir=str(tmp_path),
+                run_name="nan",
+                wandb_mode="disabled",
+                progress=False,
+                threads=1,
+            )
+        )
     assert torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=True)["counters"]["offline_step"] == 20
 
 
@@ -375,9 +547,22 @@ def test_two_processes_on_one_run_the_second_refuses_naming_the_first(tmp_path, 
     from utils.run import lock_run_dir, run_holder
 
     _, path = small_pen_binary
-    final = bc.train(bc.Args(env_id="pen-binary", dataset=str(path), offline_steps=10, save_every=5, eval_every=1000,
-                             eval_episodes=1, hidden_dims=(8,), run_dir=str(tmp_path), run_name="run",
-                             wandb_mode="disabled", progress=False, threads=1))
+    final = bc.train(
+        bc.Args(
+            env_id="pen-binary",
+            dataset=str(path),
+            offline_steps=10,
+            save_every=5,
+            eval_every=1000,
+            eval_episodes=1,
+            hidden_dims=(8,),
+            run_dir=str(tmp_path),
+            run_name="run",
+            wandb_mode="disabled",
+            progress=False,
+            threads=1,
+        )
+    )
     run = Path(final["run_dir"])
     assert run_holder(run) is None  # released when the run ended
     fd = lock_run_dir(run)  # this process now plays the first writer
@@ -389,10 +574,34 @@ def test_two_processes_on_one_run_the_second_refuses_naming_the_first(tmp_path, 
         held.mkdir(parents=True)
         fd_grid = lock_run_dir(held)
         try:
-            rows = benchmark.main(["--algos", "bc", "--envs", "pen-binary", "--seeds", "0", "1", "--workers", "1",
-                                   "--results-dir", str(tmp_path), "--experiment", "grid", "--", "--dataset",
-                                   str(path), "--offline-steps", "5", "--eval-episodes", "1", "--hidden-dims", "8",
-                                   "--wandb-mode", "disabled"])
+            rows = benchmark.main(
+                [
+                    "--algos",
+                    "bc",
+                    "--envs",
+                    "pen-binary",
+                    "--seeds",
+                    "0",
+                    "1",
+                    "--workers",
+                    "1",
+                    "--results-dir",
+                    str(tmp_path),
+                    "--experiment",
+                    "grid",
+                    "--",
+                    "--dataset",
+                    str(path),
+                    "--offline-steps",
+                    "5",
+                    "--eval-episodes",
+                    "1",
+                    "--hidden-dims",
+                    "8",
+                    "--wandb-mode",
+                    "disabled",
+                ]
+            )
         finally:
             os.close(fd_grid)
         assert rows[0]["runs"] == 1 and not (held / "final.json").exists()

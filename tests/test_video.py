@@ -10,10 +10,10 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from conftest import ROOT, random_rollout_dataset
 
 import awac
 import bc
-from conftest import ROOT, random_rollout_dataset
 from utils.datasets import save_dataset
 from utils.envs import evaluate, make_env
 from utils.run import Logger
@@ -38,19 +38,38 @@ def test_a_recorded_evaluation_decodes_and_has_the_same_numbers(tmp_path):
 def test_runs_record_each_evaluation_and_eval_only_records_a_checkpoint(tmp_path):
     """On InvertedPendulum (a MuJoCo task whose untrained pole falls within steps, so videos stay short)."""
     path = save_dataset(random_rollout_dataset("InvertedPendulum-v5", episodes=10, seed=0), tmp_path / "pole.npz")
-    common = dict(env_id="InvertedPendulum-v5", dataset=str(path), hidden_dims=(16, 16), eval_episodes=1, threads=1,
-                  wandb_mode="disabled", progress=False, run_dir=str(tmp_path))
-    final = awac.train(awac.Args(offline_steps=10, online_steps=20, batch_size=16, offline_batch_size=16,
-                                 actor_hidden_dims=(16, 16), eval_every=20, run_name="awac", capture_video=True,
-                                 **common))
+    common = dict(
+        env_id="InvertedPendulum-v5",
+        dataset=str(path),
+        hidden_dims=(16, 16),
+        eval_episodes=1,
+        threads=1,
+        wandb_mode="disabled",
+        progress=False,
+        run_dir=str(tmp_path),
+    )
+    final = awac.train(
+        awac.Args(
+            offline_steps=10,
+            online_steps=20,
+            batch_size=16,
+            offline_batch_size=16,
+            actor_hidden_dims=(16, 16),
+            eval_every=20,
+            run_name="awac",
+            capture_video=True,
+            **common,
+        )
+    )
     run = Path(final["run_dir"])
     videos = sorted((run / "videos").iterdir())
     assert [p.name for p in videos] == ["offline-0000000.mp4", "online-0000000.mp4", "online-0000020.mp4"]
     with (run / "metrics.csv").open() as f:  # each video is its evaluation's first (here: only) episode
         lengths = [float(r["eval/length_mean"]) for r in csv.DictReader(f) if r.get("eval/length_mean")]
     assert [frames_of(p).shape[0] for p in videos] == [int(n) + 1 for n in lengths]
-    again = awac.train(awac.Args(checkpoint=str(run / "checkpoint.pt"), eval_only=True, capture_video=True,
-                                 progress=False))
+    again = awac.train(
+        awac.Args(checkpoint=str(run / "checkpoint.pt"), eval_only=True, capture_video=True, progress=False)
+    )
     assert again["eval/return_mean"] == final["eval/return_mean"]
     assert frames_of(run / "videos" / "eval-only-checkpoint.mp4").shape[0] == int(lengths[-1]) + 1
     bc_final = bc.train(bc.Args(offline_steps=0, run_name="bc", capture_video=True, **common))  # its final eval
@@ -64,14 +83,43 @@ def test_capture_video_without_rendering_fails_at_start_naming_mujoco_gl(tmp_pat
     env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "WAYLAND_DISPLAY")}
     if backend:
         env["MUJOCO_GL"] = backend
-    probe = subprocess.run([sys.executable, "-c", "from utils.envs import check_rendering; "
-                            "check_rendering('pen-binary')"], cwd=ROOT, env=env, capture_output=True, timeout=120)
+    probe = subprocess.run(
+        [sys.executable, "-c", "from utils.envs import check_rendering; check_rendering('pen-binary')"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     if probe.returncode == 0:  # decided before the run, which would otherwise train (tiny budget: it ends anyway)
         pytest.skip(f"MuJoCo renders here even with MUJOCO_GL={backend}")
-    done = subprocess.run([sys.executable, "awac.py", "--env-id", "pen-binary", "--dataset", str(path),
-                           "--capture-video", "--run-dir", str(tmp_path / "runs"), "--wandb-mode", "disabled",
-                           "--offline-steps", "1", "--online-steps", "1", "--eval-episodes", "1", "--hidden-dims",
-                           "8"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "awac.py",
+            "--env-id",
+            "pen-binary",
+            "--dataset",
+            str(path),
+            "--capture-video",
+            "--run-dir",
+            str(tmp_path / "runs"),
+            "--wandb-mode",
+            "disabled",
+            "--offline-steps",
+            "1",
+            "--online-steps",
+            "1",
+            "--eval-episodes",
+            "1",
+            "--hidden-dims",
+            "8",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and "error: --capture-video: MuJoCo cannot render here" in done.stderr
     assert "MUJOCO_GL=egl" in done.stderr and not (tmp_path / "runs").exists()
 

@@ -2,24 +2,30 @@
 
     python -m utils.benchmark --algos awac sac_fd bc awr --envs pen-binary door-binary relocate-binary --seeds 0 1 2
     python -m utils.benchmark --algos awac bc --envs pen-binary --seeds 0 1 --budget quick -- --batch-size 64
+    python -m utils.benchmark --algos awac ~/forks/my_awac.py --envs door-binary --seeds 0 1 --budget screen
     python -m utils.benchmark report results/<experiment>/runs/*          # rebuild the outputs from finished runs
+
+`--algos` takes the four scripts by name and any other script that keeps the house protocol (an `Args` dataclass
+and `train(args)`, e.g. a copy of awac.py with a changed loss) by name (beside them) or by path; its runs and rows go
+by its file name.
 
 Each (algorithm, task, seed) runs as its own process, `python <algo>.py --env-id ... --seed ...`, with one torch
 thread, its own W&B run (grouped by the experiment's name) and its own directory
 `results/<experiment>/runs/<task>__<algo>__<seed>`; `--workers` of them at a time (default: the machine's cores).
 Arguments after `--` go to every script that has them (a flag that no script has goes to all, so a typo fails);
 `--budget` adds a preset of flags before them (see BUDGETS). A run whose `final.json` exists is skipped when the
-command is repeated, and an unfinished one with a `checkpoint.pt` resumes from it; a run that fails is reported with
-the end of its log and the others go on. Progress: a bar with runs done, running and failed and the time left, or,
-when the output is not a terminal, one line per finished run. `--launcher ray` submits each run as a Ray task to an
-existing cluster (`--ray-address`, default `auto`; the results directory must be on a file system the workers
-share).
+command is repeated, an unfinished one with a `checkpoint.pt` resumes from it, and one that another process holds
+(utils.run's lock: the same grid still running elsewhere) is skipped with the holder named; a run that fails is
+reported with the end of its log and the others go on. Progress: a bar with runs done, running and failed and the
+time left, or, when the output is not a terminal, one line per finished run. `--launcher ray` submits each run as a
+Ray task to an existing cluster (`--ray-address`, default `auto`; the results directory must be on a file system the
+workers share).
 
 Outputs in `results/<experiment>/`: `summary.md` and `summary.csv` (per task and algorithm, and over all tasks:
 success rate and normalized score after the offline phase and at the end: mean over seeds, IQM, and 95%
 stratified-bootstrap confidence intervals of both, from rliable), `curves.png` (one panel per task and success
-definition: evaluation success against environment steps, offline phase shaded at negative steps, mean over seeds with a 95%
-bootstrap band per algorithm), `q_values.png` (the same for the critics' mean Q on training batches, for the
+definition: evaluation success against environment steps, offline phase shaded at negative steps, mean over seeds
+with a 95% bootstrap band per algorithm), `q_values.png` (the same for the critics' mean Q on training batches, for the
 algorithms that have critics), and `runs.csv` (every run, its directory and its status).
 
 This is a driver: no algorithm file imports it.
@@ -52,37 +58,110 @@ ROOT = Path(__file__).resolve().parents[1]
 ALGOS = ("awac", "sac_fd", "bc", "awr")
 # Flags a preset adds before the user's; each script receives only those its Args has.
 BUDGETS: dict[str, list[str]] = {
-    "quick": ["--offline-steps", "1000", "--online-steps", "2000", "--batch-size", "64", "--hidden-dims", "64",
-              "64", "--eval-every", "1000", "--eval-episodes", "5", "--log-every", "250", "--samples-per-iter",
-              "500", "--actor-steps", "250", "--critic-steps", "50"],
-    "table": ["--offline-steps", "25000", "--online-steps", "50000", "--batch-size", "256", "--eval-every", "5000",
-              "--eval-episodes", "25"],
+    "quick": [
+        "--offline-steps",
+        "1000",
+        "--online-steps",
+        "2000",
+        "--batch-size",
+        "64",
+        "--hidden-dims",
+        "64",
+        "64",
+        "--eval-every",
+        "1000",
+        "--eval-episodes",
+        "5",
+        "--log-every",
+        "250",
+        "--samples-per-iter",
+        "500",
+        "--actor-steps",
+        "250",
+        "--critic-steps",
+        "50",
+    ],
+    "table": [
+        "--offline-steps",
+        "25000",
+        "--online-steps",
+        "50000",
+        "--batch-size",
+        "256",
+        "--eval-every",
+        "5000",
+        "--eval-episodes",
+        "25",
+    ],
     "paper": [],  # every script's own defaults: the paper's budgets (AWAC: 25K offline updates, 500K env steps)
     # The door experiment at the paper's settings (each script's defaults) and 300K of its 500K online steps;
     # SACfD with 25K BC-pretraining updates of its actor (SACfD-pretrain in the paper's figure).
-    "paper-door": ["--offline-steps", "25000", "--online-steps", "300000", "--eval-every", "10000",
-                   "--eval-episodes", "50", "--save-every", "10000", "--bc-pretrain-steps", "25000"],
+    "paper-door": [
+        "--offline-steps",
+        "25000",
+        "--online-steps",
+        "300000",
+        "--eval-every",
+        "10000",
+        "--eval-episodes",
+        "50",
+        "--save-every",
+        "10000",
+        "--bc-pretrain-steps",
+        "25000",
+    ],
     # A screen at a tenth of the paper's online budget: 25K offline updates, 100K environment steps at each script's
     # own batch size, evaluations every 10K on 50 episodes (the door screen and the precision check; pen at 256).
-    "screen": ["--offline-steps", "25000", "--online-steps", "100000", "--eval-every", "10000", "--eval-episodes",
-               "50", "--save-every", "10000", "--bc-pretrain-steps", "25000"],
+    "screen": [
+        "--offline-steps",
+        "25000",
+        "--online-steps",
+        "100000",
+        "--eval-every",
+        "10000",
+        "--eval-episodes",
+        "50",
+        "--save-every",
+        "10000",
+        "--bc-pretrain-steps",
+        "25000",
+    ],
     # The locomotion tasks (HalfCheetah-v5, Walker2d-v5, Ant-v5) at a budget that fits: 25K offline updates and
     # 100K environment steps, online batch 256 (AWAC's offline batch stays rlkit's 128; the paper: 500K+ steps at
     # batch 1024). Their datasets need the SAC experts of utils/experts.py (README, "Locomotion").
-    "locomotion": ["--offline-steps", "25000", "--online-steps", "100000", "--batch-size", "256", "--eval-every",
-                   "5000", "--eval-episodes", "10", "--save-every", "25000"],
+    "locomotion": [
+        "--offline-steps",
+        "25000",
+        "--online-steps",
+        "100000",
+        "--batch-size",
+        "256",
+        "--eval-every",
+        "5000",
+        "--eval-episodes",
+        "10",
+        "--save-every",
+        "25000",
+    ],
 }
 # The success definitions of utils.envs.SUCCESS_DEFINITIONS, the one rlkit's logs (and so, most likely, the AWAC
 # paper's curves) report first; every table gives each in its own column, never mixed.
 SUCCESS = ("success_final", "success_any", "success_rate")
 METRICS = (*SUCCESS, "normalized_score")
 # Column headers and the index of each metric in a curve point (offline, step, success_rate, score, final, any).
-LABELS = {"success_final": "success at last step", "success_any": "success at any step",
-          "success_rate": "success > 20/25 steps", "normalized_score": "score"}
+LABELS = {
+    "success_final": "success at last step",
+    "success_any": "success at any step",
+    "success_rate": "success > 20/25 steps",
+    "normalized_score": "score",
+}
 COLUMN = {"success_rate": 2, "normalized_score": 3, "success_final": 4, "success_any": 5}
 # Environment steps at which summary.md also reports each method (besides after the offline phase and at the end).
-MILESTONES: dict[str, tuple[int, ...]] = {"paper-door": (100_000, 200_000, 300_000), "screen": (50_000, 100_000),
-                                          "locomotion": (25_000, 50_000, 100_000)}
+MILESTONES: dict[str, tuple[int, ...]] = {
+    "paper-door": (100_000, 200_000, 300_000),
+    "screen": (50_000, 100_000),
+    "locomotion": (25_000, 50_000, 100_000),
+}
 # ... and also averaged over the evaluations of this many steps up to each milestone (5 evaluations of 50 episodes
 # on door, of 10 episodes on the locomotion tasks).
 WINDOWS: dict[str, int] = {"paper-door": 50_000, "screen": 50_000, "locomotion": 25_000}
@@ -94,8 +173,10 @@ def script_path(algo: str) -> Path:
     Raises SystemExit naming the file it looked for."""
     path = Path(algo) if algo.endswith(".py") or os.sep in algo else ROOT / f"{algo}.py"
     if not path.is_file():
-        raise SystemExit(f"--algos {algo}: no script {path} (give one of {', '.join(ALGOS)}, or the path of a copy "
-                         "such as my_awac.py)")
+        raise SystemExit(
+            f"--algos {algo}: no script {path} (give one of {', '.join(ALGOS)}, or the path of a copy "
+            "such as my_awac.py)"
+        )
     return path.resolve()
 
 
@@ -115,11 +196,13 @@ def load_script(algo: str):
         module = importlib.import_module(path.stem)
     else:
         spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
+        module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look it up there
         spec.loader.exec_module(module)
     if not (dataclasses.is_dataclass(getattr(module, "Args", None)) and callable(getattr(module, "train", None))):
-        raise SystemExit(f"--algos {algo}: {path} does not follow the house protocol (an Args dataclass and "
-                         "train(args), as in awac.py)")
+        raise SystemExit(
+            f"--algos {algo}: {path} does not follow the house protocol (an Args dataclass and "
+            "train(args), as in awac.py)"
+        )
     return module
 
 
@@ -163,10 +246,25 @@ def plan(args: argparse.Namespace, extra: list[str], runs_dir: Path) -> list[Cel
         for algo in args.algos:
             for seed in args.seeds:
                 name = f"{env_id}__{algo_name(algo)}__{seed}"
-                command = [sys.executable, str(script_path(algo)), "--env-id", env_id, "--seed", str(seed),
-                           "--threads", "1", "--no-progress", "--run-dir", str(runs_dir), "--run-name", name,
-                           "--wandb-group", args.experiment,
-                           *flags_for(algo, BUDGETS[args.budget] if args.budget else []), *flags_for(algo, extra)]
+                command = [
+                    sys.executable,
+                    str(script_path(algo)),
+                    "--env-id",
+                    env_id,
+                    "--seed",
+                    str(seed),
+                    "--threads",
+                    "1",
+                    "--no-progress",
+                    "--run-dir",
+                    str(runs_dir),
+                    "--run-name",
+                    name,
+                    "--wandb-group",
+                    args.experiment,
+                    *flags_for(algo, BUDGETS[args.budget] if args.budget else []),
+                    *flags_for(algo, extra),
+                ]
                 checkpoint = runs_dir / name / "checkpoint.pt"
                 if checkpoint.is_file():  # an unfinished run (killed, preempted) resumes where it saved last
                     command += ["--checkpoint", str(checkpoint)]
@@ -221,11 +319,15 @@ def connect_ray(address: str) -> None:
             sock.settimeout(3)
             listening = sock.connect_ex((host, int(port))) == 0
     if listening:
-        raise SystemExit(f"authentication failed: the Ray cluster at {address!r} refused this client ({error}). It "
-                         "uses token authentication: copy the head's token (`ray get-auth-token` on the head) to "
-                         "~/.ray/auth_token here, or set RAY_AUTH_TOKEN")
-    raise SystemExit(f"no Ray cluster at {address!r} ({error}). Start one with `ray start --head` (and "
-                     "`ray start --address HEAD:6379` on each worker), or pass --ray-address")
+        raise SystemExit(
+            f"authentication failed: the Ray cluster at {address!r} refused this client ({error}). It "
+            "uses token authentication: copy the head's token (`ray get-auth-token` on the head) to "
+            "~/.ray/auth_token here, or set RAY_AUTH_TOKEN"
+        )
+    raise SystemExit(
+        f"no Ray cluster at {address!r} ({error}). Start one with `ray start --head` (and "
+        "`ray start --address HEAD:6379` on each worker), or pass --ray-address"
+    )
 
 
 def launch(runs: list[Cell], args: argparse.Namespace) -> None:
@@ -253,9 +355,12 @@ def launch(runs: list[Cell], args: argparse.Namespace) -> None:
         if bar.disable:  # no terminal (nohup, a batch job): one line per finished run instead of the bar
             done, elapsed = sum(r.status != "pending" for r in todo), time.time() - started
             left = tqdm.format_interval(elapsed / done * (len(todo) - done))
-            print(f"[{done}/{len(todo)}] {run.status} {run.run_dir.name} in {tqdm.format_interval(seconds)}; "
-                  f"running {len(running)}, failed {failed()}, "
-                  f"about {left} left", flush=True)
+            print(
+                f"[{done}/{len(todo)}] {run.status} {run.run_dir.name} in {tqdm.format_interval(seconds)}; "
+                f"running {len(running)}, failed {failed()}, "
+                f"about {left} left",
+                flush=True,
+            )
 
     for run in todo:
         run.run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -273,6 +378,7 @@ def launch(runs: list[Cell], args: argparse.Namespace) -> None:
             ready, _ = ray.wait(list(pending), num_returns=1)
             finished(pending.pop(ready[0]), *ray.get(ready[0]))
     else:
+
         def start(run: Cell) -> tuple[int, str, float]:
             running.add(run.run_dir.name)  # a worker thread picked it up: it is running, no longer queued
             show()
@@ -311,13 +417,28 @@ def load_run(run_dir: Path) -> dict:
                     step = float(row["charts/offline_step"]) + (bc_steps if float(row["charts/offline_step"]) else 0)
                 else:
                     step = float(row.get("charts/env_step") or 0)
-                curve.append((offline, step, float(row["eval/success_rate"]), float(row["eval/normalized_score"]),
-                              *(float(row.get(f"eval/{k}") or "nan") for k in ("success_final", "success_any"))))
+                curve.append(
+                    (
+                        offline,
+                        step,
+                        float(row["eval/success_rate"]),
+                        float(row["eval/normalized_score"]),
+                        *(float(row.get(f"eval/{k}") or "nan") for k in ("success_final", "success_any")),
+                    )
+                )
     algo = run_dir.name.split("__")[1] if run_dir.name.count("__") >= 2 else Path(config.get("run_dir", "?")).name
-    return {"dir": run_dir, "algo": algo, "env_id": config["env_id"], "seed": config["seed"], "config": config,
-            "offline_steps": config.get("offline_steps", 0) + bc_steps, "eval_every": config.get("eval_every", 1),
-            "final": final, "curve": curve,
-            "q_curve": q_curve}
+    return {
+        "dir": run_dir,
+        "algo": algo,
+        "env_id": config["env_id"],
+        "seed": config["seed"],
+        "config": config,
+        "offline_steps": config.get("offline_steps", 0) + bc_steps,
+        "eval_every": config.get("eval_every", 1),
+        "final": final,
+        "curve": curve,
+        "q_curve": q_curve,
+    }
 
 
 def at_step(run: dict, step: int, metric: str, window: int = 0) -> float:
@@ -333,8 +454,9 @@ def at_step(run: dict, step: int, metric: str, window: int = 0) -> float:
     every, column = run.get("eval_every", 1), COLUMN[metric]
     if not any(step <= c[1] < step + every for c in online):
         return np.nan
-    found = [c[column] if column < len(c) else np.nan for c in online
-             if step - max(window - every, 0) <= c[1] < step + every]
+    found = [
+        c[column] if column < len(c) else np.nan for c in online if step - max(window - every, 0) <= c[1] < step + every
+    ]
     return float(np.mean(found)) if window else found[0]
 
 
@@ -346,8 +468,10 @@ def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000, 
     header = [f"{LABELS[m]} (mean [95% CI])" for m in METRICS]
     if window:
         header += [f"{LABELS[m]}, {last} (mean [95% CI])" for m in METRICS]
-    lines = ["| task | algorithm | env steps | runs | " + " | ".join(header) + " |",
-             "|---|---|---|---|" + "---|" * len(header)]
+    lines = [
+        "| task | algorithm | env steps | runs | " + " | ".join(header) + " |",
+        "|---|---|---|---|" + "---|" * len(header),
+    ]
     for task in sorted({r["env_id"] for r in runs}):
         for algo in dict.fromkeys(r["algo"] for r in runs):
             mine = [r for r in runs if r["env_id"] == task and r["algo"] == algo]
@@ -364,8 +488,11 @@ def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000, 
                         (mean, _), ((mlo, _), (mhi, _)) = (v[algo] for v in interval({algo: x[:, None]}, reps))
                         cells.append(f"{mean:.2f} [{mlo:.2f}, {mhi:.2f}]")
                 if n:
-                    note = " (no online phase: its final policy)" if not any(not c[0] for r in mine
-                                                                               for c in r["curve"]) else ""
+                    note = (
+                        " (no online phase: its final policy)"
+                        if not any(not c[0] for r in mine for c in r["curve"])
+                        else ""
+                    )
                     lines.append(f"| {task} | {algo}{note} | {step:,} | {n} | {' | '.join(cells)} |")
     return lines
 
@@ -375,8 +502,11 @@ def without_success_columns(lines: list[str]) -> list[str]:
     n/a: a grid of tasks without a success signal (locomotion) gets tables of scores only. Other tables pass
     unchanged."""
     cells = [line.strip().strip("|").split("|") for line in lines]
-    keep = [j for j, name in enumerate(cells[0]) if "success" not in name
-            or any(row[j].strip() != "n/a" for row in cells[2:])]
+    keep = [
+        j
+        for j, name in enumerate(cells[0])
+        if "success" not in name or any(row[j].strip() != "n/a" for row in cells[2:])
+    ]
     return ["|" + "|".join(row[j] for j in keep) + "|" for row in cells]
 
 
@@ -384,16 +514,22 @@ def run_table(runs: list[dict]) -> list[str]:
     """Markdown rows, one per run: success and score after the offline phase and at the end, its steps (offline
     updates, BC pretraining included, plus online environment steps), wall time and steps per second of wall time."""
     header = [f"{LABELS[m]}, {phase}" for m in METRICS for phase in ("offline", "end")]
-    lines = ["| run | " + " | ".join(header) + " | steps | wall time (h) | steps/s |",
-             "|---|" + "---|" * (len(header) + 3)]
+    lines = [
+        "| run | " + " | ".join(header) + " | steps | wall time (h) | steps/s |",
+        "|---|" + "---|" * (len(header) + 3),
+    ]
     for r in sorted(runs, key=lambda r: (r["env_id"], r["algo"], r["seed"])):
         f, online = r["final"], r["config"].get("online_steps") or 0
         steps, hours = r["offline_steps"] + online, f.get("wall_time_s", np.nan) / 3600
-        cells = [f"{f.get(prefix + m, np.nan):.{1 if m == 'normalized_score' else 2}f}"
-                 for m in METRICS for prefix in ("offline/eval/", "eval/")]
-        lines.append(f"| {r['dir'].name} | {' | '.join(cells)} | "
-                     f"{steps:,} | {hours:.2f} | {steps / (hours * 3600) if hours > 0 else np.nan:.1f} |"
-                     .replace("nan", "n/a"))
+        cells = [
+            f"{f.get(prefix + m, np.nan):.{1 if m == 'normalized_score' else 2}f}"
+            for m in METRICS
+            for prefix in ("offline/eval/", "eval/")
+        ]
+        lines.append(
+            f"| {r['dir'].name} | {' | '.join(cells)} | "
+            f"{steps:,} | {hours:.2f} | {steps / (hours * 3600) if hours > 0 else np.nan:.1f} |".replace("nan", "n/a")
+        )
     return lines
 
 
@@ -433,15 +569,19 @@ def summarize(runs: list[dict], reps: int = 2000) -> list[dict]:
             row = {"task": scope, "algorithm": algo, "runs": len(mine)}
             for phase, prefix in (("offline", "offline/eval/"), ("end", "eval/")):
                 for metric in METRICS:
-                    by_task = [[r["final"].get(prefix + metric, np.nan) for r in mine if r["env_id"] == t]
-                               for t in members if any(r["env_id"] == t for r in mine)]
+                    by_task = [
+                        [r["final"].get(prefix + metric, np.nan) for r in mine if r["env_id"] == t]
+                        for t in members
+                        if any(r["env_id"] == t for r in mine)
+                    ]
                     n = min(len(v) for v in by_task)
                     scores = np.array([v[:n] for v in by_task]).T  # (seeds, tasks)
                     point, ci = interval({algo: scores}, reps)
                     key = f"{metric}_{phase}"
                     row[f"{key}_mean"], row[f"{key}_iqm"] = point[algo]
-                    (row[f"{key}_mean_lo"], row[f"{key}_iqm_lo"]), (row[f"{key}_mean_hi"],
-                                                                    row[f"{key}_iqm_hi"]) = ci[algo]
+                    (row[f"{key}_mean_lo"], row[f"{key}_iqm_lo"]), (row[f"{key}_mean_hi"], row[f"{key}_iqm_hi"]) = ci[
+                        algo
+                    ]
             rows.append(row)
     return rows
 
@@ -470,8 +610,11 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
         for ax, task in zip(row, tasks):
             offline_len = max((r["offline_steps"] for r in runs if r["env_id"] == task), default=0)
             # a task without success info (locomotion) plots its normalized score (index 3 of a curve point)
-            column = success_column if curve != "curve" or any(
-                not np.isnan(p[2]) for r in runs if r["env_id"] == task for p in r[curve]) else 3
+            column = (
+                success_column
+                if curve != "curve" or any(not np.isnan(p[2]) for r in runs if r["env_id"] == task for p in r[curve])
+                else 3
+            )
             for i, algo in enumerate(algos):
                 mine = [r for r in runs if r["env_id"] == task and r["algo"] == algo]
                 if not mine:
@@ -496,8 +639,16 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
                     ax.hlines(mean[-1], 0, online_end, color=f"C{i}", linestyles="dashed")
             if offline_len:
                 ax.axvspan(-offline_len, 0, color="0.9", zorder=0)
-                ax.text(-offline_len / 2, 1.02, "offline", ha="center", va="bottom", fontsize=8, color="0.4",
-                        transform=ax.get_xaxis_transform())
+                ax.text(
+                    -offline_len / 2,
+                    1.02,
+                    "offline",
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    color="0.4",
+                    transform=ax.get_xaxis_transform(),
+                )
             ax.axvline(0, color="0.5", lw=0.8)
             ax.set(title=task, xlabel="environment steps (offline updates before 0)")
             if curve == "curve" and column != 3:
@@ -507,8 +658,13 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
                 y0, y1 = ax.dataLim.y0, ax.dataLim.y1  # symlog autoscaling pads by decades: keep to the data
                 ax.set_ylim(y0 * 3 if y0 < 0 else y0 / 3, y1 * 3 if y1 > 0 else y1 / 3)
             label = {v: LABELS[k] for k, v in COLUMN.items()}[column]
-            ax.set_ylabel("mean Q on training batches (symlog)" if curve != "curve" else
-                          f"{label} (evaluation)" if column != 3 else "normalized score (D4RL)")
+            ax.set_ylabel(
+                "mean Q on training batches (symlog)"
+                if curve != "curve"
+                else f"{label} (evaluation)"
+                if column != 3
+                else "normalized score (D4RL)"
+            )
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
             ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
@@ -517,8 +673,9 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
     plt.close(fig)
 
 
-def report(run_dirs: list[Path], out: Path, all_runs: list[Cell] | None = None, at: tuple[int, ...] = (),
-           window: int = 0) -> list[dict]:
+def report(
+    run_dirs: list[Path], out: Path, all_runs: list[Cell] | None = None, at: tuple[int, ...] = (), window: int = 0
+) -> list[dict]:
     """Writes summary.md, summary.csv, curves.png (and runs.csv) in `out` from finished run directories; with `at`,
     summary.md also has each method's results at those online environment steps (and, with `window`, averaged over
     the evaluations of the last `window` steps up to each)."""
@@ -536,19 +693,34 @@ def report(run_dirs: list[Path], out: Path, all_runs: list[Cell] | None = None, 
     lines = ["| task | algorithm | runs | " + " | ".join(header) + " |", "|---|---|---|" + "---|" * len(header)]
     for r in rows:  # success is n/a on tasks without success info (locomotion): their score is D4RL's
         cells = [fmt(r, f"{m}_{phase}_mean") for m in METRICS for phase in ("offline", "end")]
-        lines.append(f"| {r['task']} | {r['algorithm']} | {r['runs']} | {' | '.join(cells)} |"
-                     .replace("nan [nan, nan]", "n/a"))
-    definitions = ["Success definitions (utils.envs.SUCCESS_DEFINITIONS), each in its own column:", "",
-                   *(f"- {LABELS[k]} (`eval/{k}`): {v}" for k, v in SUCCESS_DEFINITIONS.items()),
-                   "- score (`eval/normalized_score`): hand tasks, the percentage of steps on which the goal held; "
-                   "locomotion, D4RL's normalized return", ""]
-    lines = [*(definitions if any(not np.isnan(r["final"].get("eval/success_rate", np.nan)) for r in finished)
-               else []), *without_success_columns(lines)]
+        lines.append(
+            f"| {r['task']} | {r['algorithm']} | {r['runs']} | {' | '.join(cells)} |".replace("nan [nan, nan]", "n/a")
+        )
+    definitions = [
+        "Success definitions (utils.envs.SUCCESS_DEFINITIONS), each in its own column:",
+        "",
+        *(f"- {LABELS[k]} (`eval/{k}`): {v}" for k, v in SUCCESS_DEFINITIONS.items()),
+        "- score (`eval/normalized_score`): hand tasks, the percentage of steps on which the goal held; "
+        "locomotion, D4RL's normalized return",
+        "",
+    ]
+    lines = [
+        *(definitions if any(not np.isnan(r["final"].get("eval/success_rate", np.nan)) for r in finished) else []),
+        *without_success_columns(lines),
+    ]
     if at:
-        lines += ["", f"At {', '.join(f'{x:,}' for x in at)} online environment steps:", "",
-                  *without_success_columns(milestone_table(finished, at, window=window))]
-    lines += ["", "Per run (wall time over all the processes of a resumed run):", "",
-              *without_success_columns(run_table(finished))]
+        lines += [
+            "",
+            f"At {', '.join(f'{x:,}' for x in at)} online environment steps:",
+            "",
+            *without_success_columns(milestone_table(finished, at, window=window)),
+        ]
+    lines += [
+        "",
+        "Per run (wall time over all the processes of a resumed run):",
+        "",
+        *without_success_columns(run_table(finished)),
+    ]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     plot_curves(finished, out / "curves.png")
     if any(r["q_curve"] for r in finished):
@@ -587,17 +759,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
     """Parses the command line, runs the grid (or only `report`), writes the outputs; returns the summary rows.
     Exits with status 1 when any run failed (after writing what the others produced)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
     if argv[:1] == ["report"]:
         p = argparse.ArgumentParser(prog="python -m utils.benchmark report")
         p.add_argument("run_dirs", nargs="+", type=Path)
         p.add_argument("--out", type=Path, default=None, help="output directory (default: the runs' parent's parent)")
         p.add_argument("--at", nargs="+", type=int, default=(), help="also report at these online env steps")
-        p.add_argument("--window", type=int, default=0, help="with --at, also average each run's evaluations over "
-                       "this many env steps up to each of those steps")
-        p.add_argument("--copy-runs", action="store_true", help="also copy each finished run's config.json, "
-                       "metrics.csv and final*.json (no checkpoints, no W&B files) to OUT/runs/<run>/, to commit them")
+        p.add_argument(
+            "--window",
+            type=int,
+            default=0,
+            help="with --at, also average each run's evaluations over this many env steps up to each of those steps",
+        )
+        p.add_argument(
+            "--copy-runs",
+            action="store_true",
+            help="also copy each finished run's config.json, "
+            "metrics.csv and final*.json (no checkpoints, no W&B files) to OUT/runs/<run>/, to commit them",
+        )
         a = p.parse_args(argv[1:])
         out = a.out or a.run_dirs[0].resolve().parent.parent
         rows = report(a.run_dirs, out, at=tuple(a.at), window=a.window)
@@ -607,8 +787,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return rows
 
     p = argparse.ArgumentParser(prog="python -m utils.benchmark", description=__doc__.split("\n")[0])
-    p.add_argument("--algos", nargs="+", default=list(ALGOS), help=f"scripts by name ({', '.join(ALGOS)}) or by "
-                   "path: any copy that keeps the house protocol, e.g. my_awac.py")
+    p.add_argument(
+        "--algos",
+        nargs="+",
+        default=list(ALGOS),
+        help=f"scripts by name ({', '.join(ALGOS)}) or by "
+        "path: any copy that keeps the house protocol, e.g. my_awac.py",
+    )
     p.add_argument("--envs", nargs="+", default=["pen-binary", "door-binary", "relocate-binary"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--budget", choices=sorted(BUDGETS), default=None, help="a preset of step budgets")
@@ -631,9 +816,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"skipping {run.run_dir.name}: in use by {holder}")
         elif (run.run_dir / "final.json").is_file():
             run.status = "skipped"
-    print(f"{len(runs)} runs in {out}: {sum(r.status == 'skipped' for r in runs)} already finished, "
-          f"{sum(r.status == 'pending' for r in runs)} to run, {a.workers if a.launcher == 'local' else 'Ray'} "
-          "at a time")
+    print(
+        f"{len(runs)} runs in {out}: {sum(r.status == 'skipped' for r in runs)} already finished, "
+        f"{sum(r.status == 'pending' for r in runs)} to run, {a.workers if a.launcher == 'local' else 'Ray'} "
+        "at a time"
+    )
     launch(runs, a)
     failed = [r for r in runs if r.status == "failed"]
     rows = report([r.run_dir for r in runs], out, runs, MILESTONES.get(a.budget, ()), WINDOWS.get(a.budget, 0))

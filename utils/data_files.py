@@ -29,8 +29,9 @@ def _pack(columns: dict[str, list], metadata: dict[str, Any]) -> dict[str, Any]:
     data = {k: np.asarray(columns[k], dtype=np.float32) for k in ARRAY_KEYS[:4]}
     data["terminals"] = np.asarray(columns["terminals"], dtype=bool)
     data["timeouts"] = np.asarray(columns["timeouts"], dtype=bool)
-    metadata.update(num_transitions=len(data["rewards"]),
-                    num_episodes=int((data["terminals"] | data["timeouts"]).sum()))
+    metadata.update(
+        num_transitions=len(data["rewards"]), num_episodes=int((data["terminals"] | data["timeouts"]).sum())
+    )
     data["metadata"] = metadata
     return data
 
@@ -66,8 +67,9 @@ def read_file(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"dataset file {path} does not exist: pass an existing .npz/.hdf5 path or one of the "
-                           f"ids {sorted(DATASETS)}")
+        raise DatasetError(
+            f"dataset file {path} does not exist: pass an existing .npz/.hdf5 path or one of the ids {sorted(DATASETS)}"
+        )
     try:
         if path.suffix in (".hdf5", ".h5"):
             import h5py
@@ -78,12 +80,16 @@ def read_file(path: str | Path) -> dict[str, Any]:
             with np.load(path, allow_pickle=False) as f:
                 raw = {k: f[k] for k in f.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        raise DatasetError(f"cannot read dataset file {path}: {e}. The file is corrupt or not a .npz/.hdf5 "
-                           "dataset; if it is a cached build, delete it (or build again with --force)") from None
+        raise DatasetError(
+            f"cannot read dataset file {path}: {e}. The file is corrupt or not a .npz/.hdf5 "
+            "dataset; if it is a cached build, delete it (or build again with --force)"
+        ) from None
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
-        raise DatasetError(f"dataset file {path} lacks the keys {missing} (it has {sorted(raw)}); a dataset needs "
-                           f"{list(REQUIRED_KEYS)} and may have next_observations and timeouts")
+        raise DatasetError(
+            f"dataset file {path} lacks the keys {missing} (it has {sorted(raw)}); a dataset needs "
+            f"{list(REQUIRED_KEYS)} and may have next_observations and timeouts"
+        )
     meta = json.loads(str(raw["metadata"])) if "metadata" in raw else {"source": str(path)}
     data = {k: raw[k] for k in ARRAY_KEYS if k in raw}
     n = len(data["rewards"])
@@ -125,8 +131,10 @@ def validate(data: dict[str, Any], env_id: str | None = None, where: str = "data
         bad = ~np.isfinite(data[k])
         if bad.any():
             rows = np.flatnonzero(bad.reshape(n, -1).any(1))
-            raise DatasetError(f"{where}: '{k}' holds {int(bad.sum())} NaN/inf values, first in row {rows[0]}; "
-                               "clean or drop those transitions")
+            raise DatasetError(
+                f"{where}: '{k}' holds {int(bad.sum())} NaN/inf values, first in row {rows[0]}; "
+                "clean or drop those transitions"
+            )
     if env_id is not None:
         env = make_env(env_id)
         expected = {"observations": env.observation_space.shape[0], "actions": env.action_space.shape[0]}
@@ -135,20 +143,26 @@ def validate(data: dict[str, Any], env_id: str | None = None, where: str = "data
             if data[k].shape[1] != dim:
                 made_for = data.get("metadata", {}).get("env_id")
                 hint = f"; it was made for {made_for!r}" if made_for else ""
-                raise DatasetError(f"{where} has {k} of dimension {data[k].shape[1]} but environment {env_id!r} "
-                                   f"expects {dim}{hint}: pass a dataset made for {env_id!r}")
+                raise DatasetError(
+                    f"{where} has {k} of dimension {data[k].shape[1]} but environment {env_id!r} "
+                    f"expects {dim}{hint}: pass a dataset made for {env_id!r}"
+                )
         reach = float(np.abs(data["actions"]).max(initial=0.0))
         if reach > 1.0 + 1e-3:  # the agents squash or clip to [-1, 1]: such actions cannot be imitated or evaluated
             row = int(np.flatnonzero(np.abs(data["actions"]).max(1) == reach)[0])
-            raise DatasetError(f"{where} has actions up to {reach:.4g} in absolute value (first in row {row}), outside "
-                               f"[-1, 1], the range every agent acts in (make_env rescales {env_id!r}'s action space "
-                               "to it): map the dataset's actions the same way, a' = 2 (a - low) / (high - low) - 1")
+            raise DatasetError(
+                f"{where} has actions up to {reach:.4g} in absolute value (first in row {row}), outside "
+                f"[-1, 1], the range every agent acts in (make_env rescales {env_id!r}'s action space "
+                "to it): map the dataset's actions the same way, a' = 2 (a - low) / (high - low) - 1"
+            )
         # Same sizes do not make the same task (Walker2d and HalfCheetah both have 17/6): trust the recorded one.
         made_for, known = data.get("metadata", {}).get("env_id"), {*HAND_TASKS, *LOCOMOTION.values()}
         if made_for in known and env_id in known and made_for != env_id:
-            raise DatasetError(f"{where} was made for {made_for!r}, not {env_id!r} (both have observation "
-                               f"dimension {expected['observations']}, action dimension {expected['actions']}): "
-                               f"pass a dataset made for {env_id!r}")
+            raise DatasetError(
+                f"{where} was made for {made_for!r}, not {env_id!r} (both have observation "
+                f"dimension {expected['observations']}, action dimension {expected['actions']}): "
+                f"pass a dataset made for {env_id!r}"
+            )
 
 
 def episode_slices(data: dict[str, Any]) -> list[slice]:
@@ -166,8 +180,14 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
     (goal on more than 20 steps for pen, 25 otherwise)."""
     eps = episode_slices(data)
     returns = np.array([data["rewards"][s].sum() for s in eps])
-    out = {"transitions": len(data["rewards"]), "episodes": len(eps), "return_mean": float(returns.mean()),
-           "return_std": float(returns.std()), "return_min": float(returns.min()), "return_max": float(returns.max())}
+    out = {
+        "transitions": len(data["rewards"]),
+        "episodes": len(eps),
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "return_min": float(returns.min()),
+        "return_max": float(returns.max()),
+    }
     env_id = data.get("metadata", {}).get("env_id")
     if env_id in LOCOMOTION.values():  # D4RL's 0-100 scale (random 0, expert 100)
         out["normalized_score_mean"] = normalized_score(env_id, out["return_mean"])

@@ -10,8 +10,9 @@ import fcntl
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -19,8 +20,17 @@ from tqdm.auto import tqdm
 from utils.data_files import ARRAY_KEYS, DatasetError, _pack, read_file, save_dataset, validate
 from utils.dataset_registry import DATASETS, LOCOMOTION, SHIPPED_EXPERTS, DatasetSpec, _task_of
 from utils.envs import HAND_TASKS, make_env
-from utils.expert_policies import (ASSETS, ExpertPolicy, SACExpert, _no_expert_error, asset_path, load_expert_policy,
-                                   sha256_of, shipped_sac_expert, shipped_sha256)
+from utils.expert_policies import (
+    ASSETS,
+    ExpertPolicy,
+    SACExpert,
+    _no_expert_error,
+    asset_path,
+    load_expert_policy,
+    sha256_of,
+    shipped_sac_expert,
+    shipped_sha256,
+)
 
 
 def default_cache_dir() -> Path:
@@ -30,8 +40,9 @@ def default_cache_dir() -> Path:
 
 def _spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}: use one of {sorted(DATASETS)}, a path to a .npz/.hdf5 file, or "
-                       "minari:<id>")
+        raise DatasetError(
+            f"unknown dataset {name!r}: use one of {sorted(DATASETS)}, a path to a .npz/.hdf5 file, or minari:<id>"
+        )
     return DATASETS[name]
 
 
@@ -42,8 +53,14 @@ def uses_expert(name: str) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------- generation
-def rollout(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int,
-            desc: str = "rollout", progress: bool = True) -> dict[str, Any]:
+def rollout(
+    policy: Callable[[np.ndarray], np.ndarray],
+    env_id: str,
+    episodes: int,
+    seed: int,
+    desc: str = "rollout",
+    progress: bool = True,
+) -> dict[str, Any]:
     """Collects `episodes` full episodes of `policy` (obs (obs_dim,) -> action (act_dim,), clipped to the action
     space). Episode i is reset with seed `seed + i`. A time-limit end is stored as a timeout, a true end as a
     terminal, so the two never mix."""
@@ -73,10 +90,14 @@ def replay_door_human(progress: bool = True) -> dict[str, Any]:
     env = make_env("door-binary", max_episode_steps=int(raw["episode_lengths"].max()) + 1)
     cols: dict[str, list] = {k: [] for k in ARRAY_KEYS}
     starts = np.concatenate([[0], np.cumsum(raw["episode_lengths"])])
-    for i in tqdm(range(len(raw["episode_lengths"])), desc="replay door-human", disable=None if progress else True,
-                  leave=False):
-        state = {"qpos": raw["init_qpos"][i], "qvel": raw["init_qvel"][i],
-                 "door_body_pos": raw["init_door_body_pos"][i]}
+    for i in tqdm(
+        range(len(raw["episode_lengths"])), desc="replay door-human", disable=None if progress else True, leave=False
+    ):
+        state = {
+            "qpos": raw["init_qpos"][i],
+            "qvel": raw["init_qvel"][i],
+            "door_body_pos": raw["init_door_body_pos"][i],
+        }
         obs, _ = env.reset(seed=i, options={"initial_state_dict": state})
         for t in range(starts[i], starts[i + 1]):
             action = np.clip(raw["actions"][t], -1.0, 1.0)
@@ -88,8 +109,9 @@ def replay_door_human(progress: bool = True) -> dict[str, Any]:
     return _pack(cols, {"env_id": "door-binary", "seed": 0})
 
 
-def train_bc_policy(data: dict[str, Any], steps: int, seed: int, progress: bool = True, robust_obs: bool = False
-                    ) -> Callable[[np.ndarray], np.ndarray]:
+def train_bc_policy(
+    data: dict[str, Any], steps: int, seed: int, progress: bool = True, robust_obs: bool = False
+) -> Callable[[np.ndarray], np.ndarray]:
     """Fits a Gaussian policy (2x256 ReLU MLP on standardized observations, tanh mean, state-independent log-std)
     to the dataset's (observation, action) pairs by maximum likelihood: Adam, lr 1e-3, batch 256, `steps` updates.
     Returns a sampler obs (obs_dim,) -> action (act_dim,) that draws from the fitted Gaussian with its own
@@ -115,8 +137,13 @@ def train_bc_policy(data: dict[str, Any], steps: int, seed: int, progress: bool 
 
     obs_dim, act_dim = obs.shape[1], act.shape[1]
     torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(obs_dim, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
-                              torch.nn.ReLU(), torch.nn.Linear(256, act_dim))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(obs_dim, 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, act_dim),
+    )
     log_std = torch.nn.Parameter(torch.full((act_dim,), -1.0))
     opt = torch.optim.Adam([*net.parameters(), log_std], lr=1e-3)
     for _ in tqdm(range(steps), desc="train BC policy", disable=None if progress else True, leave=False):
@@ -138,9 +165,16 @@ def train_bc_policy(data: dict[str, Any], steps: int, seed: int, progress: bool 
     return policy
 
 
-def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_steps: int | None = None,
-                  cache_dir: str | Path | None = None, progress: bool = True, expert_policy: str | Path | None = None,
-                  replace_mismatched: bool = False) -> dict[str, Any]:
+def build_dataset(
+    name: str,
+    seed: int = 0,
+    episodes: int | None = None,
+    bc_steps: int | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    expert_policy: str | Path | None = None,
+    replace_mismatched: bool = False,
+) -> dict[str, Any]:
     """Generates the named dataset (its components come from the cache or are built and cached first).
 
     Args:
@@ -162,11 +196,20 @@ def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_step
     t0 = time.time()
     expert_info = None
     shipped = task in SHIPPED_EXPERTS or (task in LOCOMOTION and shipped_sac_expert(task) is not None)
-    if (expert_policy is None and not shipped and uses_expert(name)
-            and not cache_path(f"{task}-expert", seed, cache_dir).is_file()):
+    if (
+        expert_policy is None
+        and not shipped
+        and uses_expert(name)
+        and not cache_path(f"{task}-expert", seed, cache_dir).is_file()
+    ):
         raise _no_expert_error(name, task)  # before anything is built, naming the id that was asked for
-    component = dict(seed=seed, cache_dir=cache_dir, progress=progress, expert_policy=expert_policy,
-                     replace_mismatched=replace_mismatched)
+    component = dict(
+        seed=seed,
+        cache_dir=cache_dir,
+        progress=progress,
+        expert_policy=expert_policy,
+        replace_mismatched=replace_mismatched,
+    )
     if spec.kind == "human":
         data = replay_door_human(progress)
         recipe = "replay of recorded actions clipped to [-1, 1] from recorded initial states; binary reward"
@@ -175,8 +218,10 @@ def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_step
         if path is None:
             raise _no_expert_error(name, task)
         expert = SACExpert(path, spec.env_id)
-        expert_info = {"path": f"shipped:{path.name}" if expert_policy is None else str(path.resolve()),
-                       "sha256": sha256_of(path)}
+        expert_info = {
+            "path": f"shipped:{path.name}" if expert_policy is None else str(path.resolve()),
+            "sha256": sha256_of(path),
+        }
         rng = np.random.default_rng(seed)
         data = rollout(lambda o: expert.sample(o, rng), spec.env_id, n, seed, f"expert {name}", progress)
         recipe = "SAC expert policy, action = tanh(mean + std * N(0, I)) (its own Gaussian), within the action space"
@@ -194,17 +239,22 @@ def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_step
         recipe = "DAPG expert policy, action = mean + exp(log_std) * N(0, I), clipped to [-1, 1]"
     elif spec.kind == "bc":
         demos = _load_component(spec.demos, **component)
-        policy = train_bc_policy(demos, spec.bc_steps if bc_steps is None else bc_steps, seed, progress,
-                                 robust_obs=task in LOCOMOTION)
+        policy = train_bc_policy(
+            demos, spec.bc_steps if bc_steps is None else bc_steps, seed, progress, robust_obs=task in LOCOMOTION
+        )
         # Offset the reset seeds so BC episodes never start where the demonstrations did.
         data = rollout(policy, spec.env_id, n, seed + 100_000, f"BC {name}", progress)
         recipe = f"Gaussian BC policy fitted to {spec.demos}, actions sampled and clipped to the action space"
         expert_info = demos["metadata"].get("expert_policy")
     else:
         demos = _load_component(spec.demos, **component)
-        bc = (_load_component(f"{task}-bc", **component) if episodes is None and bc_steps is None else
-              build_dataset(f"{task}-bc", seed, episodes, bc_steps, cache_dir, progress, expert_policy,
-                            replace_mismatched))
+        bc = (
+            _load_component(f"{task}-bc", **component)
+            if episodes is None and bc_steps is None
+            else build_dataset(
+                f"{task}-bc", seed, episodes, bc_steps, cache_dir, progress, expert_policy, replace_mismatched
+            )
+        )
         data = {k: np.concatenate([demos[k], bc[k]]) for k in ARRAY_KEYS}
         data = _pack({k: data[k] for k in ARRAY_KEYS}, {})
         recipe = f"concatenation of {spec.demos} ({demos['metadata']['num_episodes']} episodes) and {task}-bc"
@@ -212,18 +262,26 @@ def build_dataset(name: str, seed: int = 0, episodes: int | None = None, bc_step
     source = spec.description
     if expert_info is not None and not expert_info["path"].startswith("shipped:"):
         source += f"; expert policy {expert_info['path']} (sha256 {expert_info['sha256']})"
-    data["metadata"].update(name=name, env_id=spec.env_id, source=source, recipe=recipe, seed=seed,
-                            build_seconds=round(time.time() - t0, 1))
+    data["metadata"].update(
+        name=name, env_id=spec.env_id, source=source, recipe=recipe, seed=seed, build_seconds=round(time.time() - t0, 1)
+    )
     if expert_info is not None:
         data["metadata"]["expert_policy"] = expert_info
     return data
 
 
-def _load_component(name: str, seed: int, cache_dir: str | Path | None, progress: bool,
-                    expert_policy: str | Path | None, replace_mismatched: bool) -> dict[str, Any]:
+def _load_component(
+    name: str,
+    seed: int,
+    cache_dir: str | Path | None,
+    progress: bool,
+    expert_policy: str | Path | None,
+    replace_mismatched: bool,
+) -> dict[str, Any]:
     """A component of a build (demonstrations, BC episodes) through the cache, validated against its env."""
-    data = load_cached(name, seed, cache_dir, progress, expert_policy=expert_policy,
-                       replace_mismatched=replace_mismatched)
+    data = load_cached(
+        name, seed, cache_dir, progress, expert_policy=expert_policy, replace_mismatched=replace_mismatched
+    )
     validate(data, DATASETS[name].env_id, where=f"dataset {name!r}")
     return data
 
@@ -262,9 +320,15 @@ def build_lock(path: str | Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def load_cached(name: str, seed: int = 0, cache_dir: str | Path | None = None, progress: bool = True,
-                force: bool = False, expert_policy: str | Path | None = None,
-                replace_mismatched: bool = False) -> dict[str, Any]:
+def load_cached(
+    name: str,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    force: bool = False,
+    expert_policy: str | Path | None = None,
+    replace_mismatched: bool = False,
+) -> dict[str, Any]:
     """A generated dataset from the cache, built and cached first if absent (or if `force`), safely when several
     processes ask for it at once: the first takes the id's `build_lock` and builds, the others wait for the lock
     and then read its file. The components of a build (e.g. pen-bc's pen-expert) come through here too.
@@ -283,11 +347,16 @@ def load_cached(name: str, seed: int = 0, cache_dir: str | Path | None = None, p
     if expert_policy is not None:
         if not uses_expert(name):
             task = _task_of(name)
-            raise DatasetError(f"dataset {name!r} is not made from an expert policy (its demonstrations are human), "
-                               f"so --expert-policy does not apply: build {task}-expert with it, or drop it")
+            raise DatasetError(
+                f"dataset {name!r} is not made from an expert policy (its demonstrations are human), "
+                f"so --expert-policy does not apply: build {task}-expert with it, or drop it"
+            )
         if not Path(expert_policy).expanduser().is_file():
-            kind = ("a SAC expert .npz of `python -m utils.experts export`" if _task_of(name) in LOCOMOTION else
-                    f"a DAPG policy .npz (format of {ASSETS}/<task>-dapg-expert-policy.npz)")
+            kind = (
+                "a SAC expert .npz of `python -m utils.experts export`"
+                if _task_of(name) in LOCOMOTION
+                else f"a DAPG policy .npz (format of {ASSETS}/<task>-dapg-expert-policy.npz)"
+            )
             raise DatasetError(f"expert policy file {expert_policy} does not exist: pass the path of {kind}")
         sha = sha256_of(Path(expert_policy).expanduser())
 
@@ -305,11 +374,16 @@ def load_cached(name: str, seed: int = 0, cache_dir: str | Path | None = None, p
             return data
         if replace_mismatched:
             return None
-        made_from = data["metadata"].get("expert_policy", {}).get("path", "the shipped expert (built before "
-                                                                          "expert provenance was recorded)")
-        raise DatasetError(f"cached dataset {path} was made from expert policy {made_from} (sha256 {recorded}), not "
-                           f"from {expert_policy} (sha256 {sha}): pass --force to rebuild it and its components "
-                           "from the new policy (this replaces the cached files), or use another --cache-dir")
+        made_from = (
+            data["metadata"]
+            .get("expert_policy", {})
+            .get("path", "the shipped expert (built before expert provenance was recorded)")
+        )
+        raise DatasetError(
+            f"cached dataset {path} was made from expert policy {made_from} (sha256 {recorded}), not "
+            f"from {expert_policy} (sha256 {sha}): pass --force to rebuild it and its components "
+            "from the new policy (this replaces the cached files), or use another --cache-dir"
+        )
 
     data = cached()  # no lock needed: save_dataset makes a file appear whole
     if data is not None:
@@ -318,7 +392,13 @@ def load_cached(name: str, seed: int = 0, cache_dir: str | Path | None = None, p
         data = cached()  # built by the process this one waited for
         if data is not None:
             return data
-        data = build_dataset(name, seed, cache_dir=cache_dir, progress=progress, expert_policy=expert_policy,
-                             replace_mismatched=replace_mismatched)
+        data = build_dataset(
+            name,
+            seed,
+            cache_dir=cache_dir,
+            progress=progress,
+            expert_policy=expert_policy,
+            replace_mismatched=replace_mismatched,
+        )
         save_dataset(data, path)
         return data

@@ -30,14 +30,21 @@ SHIPPED_EXPERTS = ("pen", "door", "relocate")  # tasks with a `<task>-dapg-exper
 for _task in (*SHIPPED_EXPERTS, "hammer"):
     _demos = "door-human" if _task == "door" else f"{_task}-expert"
     DATASETS[f"{_task}-expert"] = DatasetSpec(
-        "expert", f"{_task}-binary", ("25 episodes of the DAPG expert policy" if _task in SHIPPED_EXPERTS else
-                                      "25 episodes of a user-supplied DAPG expert policy (--expert-policy)") + (
-            "" if _task == "door" else " (stand-in for the unavailable human demos)"))
+        "expert",
+        f"{_task}-binary",
+        (
+            "25 episodes of the DAPG expert policy"
+            if _task in SHIPPED_EXPERTS
+            else "25 episodes of a user-supplied DAPG expert policy (--expert-policy)"
+        )
+        + ("" if _task == "door" else " (stand-in for the unavailable human demos)"),
+    )
     DATASETS[f"{_task}-bc"] = DatasetSpec(
-        "bc", f"{_task}-binary", f"500 episodes of a BC policy trained on {_demos}", demos=_demos, episodes=500)
+        "bc", f"{_task}-binary", f"500 episodes of a BC policy trained on {_demos}", demos=_demos, episodes=500
+    )
     DATASETS[f"{_task}-binary"] = DatasetSpec(
-        "binary", f"{_task}-binary", f"{_demos} + {_task}-bc: the AWAC paper's prior data", demos=_demos,
-        episodes=500)
+        "binary", f"{_task}-binary", f"{_demos} + {_task}-bc: the AWAC paper's prior data", demos=_demos, episodes=500
+    )
 
 
 # The paper's MuJoCo benchmark (Nair et al. 2020, Sec. 5.3; rlkit examples/awac/mujoco/awac1.py): per task 15
@@ -46,12 +53,18 @@ for _task in (*SHIPPED_EXPERTS, "hammer"):
 LOCOMOTION: dict[str, str] = {"halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
 for _task, _env_id in LOCOMOTION.items():
     DATASETS[f"{_task}-expert"] = DatasetSpec(
-        "expert", _env_id, "15 episodes of this repository's SAC expert (utils/assets/locomotion)", episodes=15)
+        "expert", _env_id, "15 episodes of this repository's SAC expert (utils/assets/locomotion)", episodes=15
+    )
     DATASETS[f"{_task}-bc"] = DatasetSpec(
-        "bc", _env_id, f"100 episodes of a BC policy trained on {_task}-expert", demos=f"{_task}-expert", episodes=100)
+        "bc", _env_id, f"100 episodes of a BC policy trained on {_task}-expert", demos=f"{_task}-expert", episodes=100
+    )
     DATASETS[f"{_task}-awac"] = DatasetSpec(
-        "binary", _env_id, f"{_task}-expert + {_task}-bc: the AWAC paper's prior data", demos=f"{_task}-expert",
-        episodes=100)
+        "binary",
+        _env_id,
+        f"{_task}-expert + {_task}-bc: the AWAC paper's prior data",
+        demos=f"{_task}-expert",
+        episodes=100,
+    )
 # The prior data an algorithm loads when no --dataset is given; a hand task's is its own name (`door-binary`).
 DEFAULT_DATASETS: dict[str, str] = {env_id: f"{task}-awac" for task, env_id in LOCOMOTION.items()}
 

@@ -49,25 +49,81 @@ from typing import Any
 # The dataset code lives in the modules below (dataset_registry <- data_files <- expert_policies <- dataset_recipes,
 # data_files <- minari_io: none imports this one); this module is its public entry point, and
 # `from utils.datasets import X` keeps working for every name it has always had.
-from utils.data_files import (ARRAY_KEYS, REQUIRED_KEYS, DatasetError, episode_slices, read_file, save_dataset,
-                              summarize, validate)
-from utils.dataset_recipes import (build_dataset, build_lock, cache_path, default_cache_dir, load_cached,
-                                   replay_door_human, rollout, train_bc_policy, uses_expert)
+from utils.data_files import (
+    ARRAY_KEYS,
+    REQUIRED_KEYS,
+    DatasetError,
+    episode_slices,
+    read_file,
+    save_dataset,
+    summarize,
+    validate,
+)
+from utils.dataset_recipes import (
+    build_dataset,
+    build_lock,
+    cache_path,
+    default_cache_dir,
+    load_cached,
+    replay_door_human,
+    rollout,
+    train_bc_policy,
+    uses_expert,
+)
 from utils.dataset_registry import DATASETS, DEFAULT_DATASETS, LOCOMOTION, SHIPPED_EXPERTS, DatasetSpec
-from utils.expert_policies import (ASSETS, LOCOMOTION_ASSETS, ExpertPolicy, SACExpert, asset_path, load_expert_policy,
-                                   sha256_of, shipped_files, shipped_sac_expert, shipped_sha256)
+from utils.expert_policies import (
+    ASSETS,
+    LOCOMOTION_ASSETS,
+    ExpertPolicy,
+    SACExpert,
+    asset_path,
+    load_expert_policy,
+    sha256_of,
+    shipped_files,
+    shipped_sac_expert,
+    shipped_sha256,
+)
 from utils.minari_io import MINARI_METADATA, export_minari, read_minari
 
 __all__ = [
-    "DATASETS", "DEFAULT_DATASETS", "LOCOMOTION", "SHIPPED_EXPERTS", "DatasetSpec",
-    "ARRAY_KEYS", "REQUIRED_KEYS", "DatasetError", "episode_slices", "read_file", "save_dataset", "summarize",
+    "DATASETS",
+    "DEFAULT_DATASETS",
+    "LOCOMOTION",
+    "SHIPPED_EXPERTS",
+    "DatasetSpec",
+    "ARRAY_KEYS",
+    "REQUIRED_KEYS",
+    "DatasetError",
+    "episode_slices",
+    "read_file",
+    "save_dataset",
+    "summarize",
     "validate",
-    "ASSETS", "LOCOMOTION_ASSETS", "ExpertPolicy", "SACExpert", "asset_path", "load_expert_policy", "sha256_of",
-    "shipped_files", "shipped_sac_expert", "shipped_sha256",
-    "build_dataset", "build_lock", "cache_path", "default_cache_dir", "load_cached", "replay_door_human", "rollout",
-    "train_bc_policy", "uses_expert",
-    "MINARI_METADATA", "export_minari", "read_minari",
-    "default_dataset", "load_dataset", "main",
+    "ASSETS",
+    "LOCOMOTION_ASSETS",
+    "ExpertPolicy",
+    "SACExpert",
+    "asset_path",
+    "load_expert_policy",
+    "sha256_of",
+    "shipped_files",
+    "shipped_sac_expert",
+    "shipped_sha256",
+    "build_dataset",
+    "build_lock",
+    "cache_path",
+    "default_cache_dir",
+    "load_cached",
+    "replay_door_human",
+    "rollout",
+    "train_bc_policy",
+    "uses_expert",
+    "MINARI_METADATA",
+    "export_minari",
+    "read_minari",
+    "default_dataset",
+    "load_dataset",
+    "main",
 ]
 
 
@@ -77,8 +133,9 @@ def default_dataset(env_id: str) -> str:
     return DEFAULT_DATASETS.get(env_id, env_id)
 
 
-def load_dataset(dataset: str, env_id: str | None = None, seed: int = 0, cache_dir: str | Path | None = None,
-                 progress: bool = True) -> dict[str, Any]:
+def load_dataset(
+    dataset: str, env_id: str | None = None, seed: int = 0, cache_dir: str | Path | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Loads a dataset by id (building and caching it on first use, see `load_cached`) or from a path, and
     validates it.
 
@@ -100,8 +157,10 @@ def load_dataset(dataset: str, env_id: str | None = None, seed: int = 0, cache_d
     elif dataset.endswith((".npz", ".hdf5", ".h5")) or os.sep in dataset:
         data = read_file(dataset)
     else:
-        raise DatasetError(f"unknown dataset {dataset!r}: use one of {sorted(DATASETS)}, a path to a .npz/.hdf5 "
-                           "file, or minari:<id> for a locally installed Minari dataset")
+        raise DatasetError(
+            f"unknown dataset {dataset!r}: use one of {sorted(DATASETS)}, a path to a .npz/.hdf5 "
+            "file, or minari:<id> for a locally installed Minari dataset"
+        )
     validate(data, env_id, where=f"dataset {dataset!r}")
     return data
 
@@ -121,13 +180,22 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("dataset")
     for p in (build, summary, export):
         p.add_argument("--seed", type=int, default=0, help="generation seed")
-        p.add_argument("--cache-dir", default=None, help="cache directory (default: $AWAC_DATA_DIR or "
-                       "~/.cache/awac/datasets)")
-    build.add_argument("--force", action="store_true", help="rebuild even if cached (with --expert-policy, also "
-                       "the components cached from another expert)")
-    build.add_argument("--expert-policy", default=None, metavar="PATH.npz", help="an expert policy .npz to build "
-                       "<task>-expert/-bc/-binary (or -awac) from: a DAPG policy (format of utils/assets/adroit/) for "
-                       "a hand task, required once for hammer; a SAC expert of utils/experts.py for locomotion")
+        p.add_argument(
+            "--cache-dir", default=None, help="cache directory (default: $AWAC_DATA_DIR or ~/.cache/awac/datasets)"
+        )
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild even if cached (with --expert-policy, also the components cached from another expert)",
+    )
+    build.add_argument(
+        "--expert-policy",
+        default=None,
+        metavar="PATH.npz",
+        help="an expert policy .npz to build "
+        "<task>-expert/-bc/-binary (or -awac) from: a DAPG policy (format of utils/assets/adroit/) for "
+        "a hand task, required once for hammer; a SAC expert of utils/experts.py for locomotion",
+    )
     args = parser.parse_args(argv)
     if args.command == "list":
         for name, spec in DATASETS.items():
@@ -140,23 +208,39 @@ def main(argv: list[str] | None = None) -> None:
             if env_id is None:
                 raise DatasetError(f"{args.dataset} records no environment: pass --env-id")
             where = export_minari(data, args.minari, env_id)
-            print(f"wrote Minari dataset {args.minari!r} ({len(episode_slices(data))} episodes, "
-                  f"{len(data['rewards'])} steps, env {env_id}) in {where}; load it with "
-                  f"--dataset minari:{args.minari}")
+            print(
+                f"wrote Minari dataset {args.minari!r} ({len(episode_slices(data))} episodes, "
+                f"{len(data['rewards'])} steps, env {env_id}) in {where}; load it with "
+                f"--dataset minari:{args.minari}"
+            )
             return
         if args.command == "build" and (args.force or args.expert_policy):
             if args.dataset not in DATASETS:
                 raise DatasetError(f"unknown dataset {args.dataset!r}: build takes one of {sorted(DATASETS)}")
-            data = load_cached(args.dataset, args.seed, args.cache_dir, force=args.force,
-                               expert_policy=args.expert_policy, replace_mismatched=args.force)
+            data = load_cached(
+                args.dataset,
+                args.seed,
+                args.cache_dir,
+                force=args.force,
+                expert_policy=args.expert_policy,
+                replace_mismatched=args.force,
+            )
             validate(data, DATASETS[args.dataset].env_id, where=f"dataset {args.dataset!r}")
         else:
             data = load_dataset(args.dataset, seed=args.seed, cache_dir=args.cache_dir)
     except DatasetError as e:
         parser.exit(2, f"error: {e}\n")
     meta = data["metadata"]
-    print(json.dumps({"dataset": args.dataset, **{k: meta.get(k) for k in ("env_id", "source", "recipe", "seed",
-                      "build_seconds")}, **summarize(data)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "dataset": args.dataset,
+                **{k: meta.get(k) for k in ("env_id", "source", "recipe", "seed", "build_seconds")},
+                **summarize(data),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

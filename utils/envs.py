@@ -27,9 +27,9 @@ import io
 import re
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -66,8 +66,10 @@ LOCOMOTION_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
 # gymnasium-robotics 1.2.1 to 1.4.2 print this notice to stderr when imported (a plain print of a
 # farama_notifications message, not warnings.warn, so no warnings filter can catch it). It concerns the *Dense*
 # Adroit rewards; the Sparse tasks used here are unaffected, so it is dropped, and only it.
-DENSE_REWARD_NOTICE = re.compile(r"AdroitHand\w+Dense-v1, .*environment's reward functions were updated in v1\.2\.1 "
-                                 r"without an environment version update")
+DENSE_REWARD_NOTICE = re.compile(
+    r"AdroitHand\w+Dense-v1, .*environment's reward functions were updated in v1\.2\.1 "
+    r"without an environment version update"
+)
 
 
 @contextlib.contextmanager
@@ -110,8 +112,9 @@ class BinaryReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return obs, float(info["success"]) - 1.0, terminated, truncated, info
 
 
-def make_env(env_id: str, seed: int | None = None, max_episode_steps: int | None = None,
-             render_mode: str | None = None) -> gym.Env:
+def make_env(
+    env_id: str, seed: int | None = None, max_episode_steps: int | None = None, render_mode: str | None = None
+) -> gym.Env:
     """Builds an environment by name.
 
     Args:
@@ -146,8 +149,12 @@ def make_env(env_id: str, seed: int | None = None, max_episode_steps: int | None
                 f"or a registered gymnasium id such as 'HalfCheetah-v5' ({e})"
             ) from None
         space = env.action_space
-        if (isinstance(space, gym.spaces.Box) and np.isfinite(space.low).all() and np.isfinite(space.high).all()
-                and not ((space.low == -1).all() and (space.high == 1).all())):
+        if (
+            isinstance(space, gym.spaces.Box)
+            and np.isfinite(space.low).all()
+            and np.isfinite(space.high).all()
+            and not ((space.low == -1).all() and (space.high == 1).all())
+        ):
             with warnings.catch_warnings():  # Python floats keep the env spec JSON-serializable (Minari records it);
                 warnings.simplefilter("ignore")  # gymnasium warns that they are cast to the space's float32
                 env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
@@ -207,8 +214,11 @@ def episode_success(goal: list[bool] | np.ndarray, env_id: str) -> dict[str, flo
     (`info["success"]`, the `goal_achieved` of mj_envs). Raises ValueError for an empty episode."""
     if len(goal) == 0:
         raise ValueError("an episode has at least one step: got no goal flags")
-    return {"success_final": float(bool(goal[-1])), "success_any": float(any(goal)),
-            "success_rate": float(is_success(int(np.sum(goal)), env_id))}
+    return {
+        "success_final": float(bool(goal[-1])),
+        "success_any": float(any(goal)),
+        "success_rate": float(is_success(int(np.sum(goal)), env_id)),
+    }
 
 
 def check_rendering(env_id: str) -> None:
@@ -224,8 +234,9 @@ def check_rendering(env_id: str) -> None:
 
         imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as e:
-        raise EnvError(f"--capture-video needs the video encoder imageio-ffmpeg ({e}): pip install -r "
-                       "requirements.txt") from None
+        raise EnvError(
+            f"--capture-video needs the video encoder imageio-ffmpeg ({e}): pip install -r requirements.txt"
+        ) from None
     try:
         env = make_env(env_id, render_mode="rgb_array")
         try:
@@ -236,16 +247,19 @@ def check_rendering(env_id: str) -> None:
     except EnvError:
         raise
     except Exception as e:  # GLFW without a display, EGL or OSMesa libraries missing, ...: each says it differently
-        raise EnvError(f"--capture-video: MuJoCo cannot render here ({type(e).__name__}: {str(e).strip()[:200]}). "
-                       "Without a display, run with MUJOCO_GL=egl (needs the EGL and OpenGL libraries, e.g. `apt "
-                       "install libegl1 libgl1`; or MUJOCO_GL=osmesa with libosmesa6), set before Python "
-                       "starts") from None
+        raise EnvError(
+            f"--capture-video: MuJoCo cannot render here ({type(e).__name__}: {str(e).strip()[:200]}). "
+            "Without a display, run with MUJOCO_GL=egl (needs the EGL and OpenGL libraries, e.g. `apt "
+            "install libegl1 libgl1`; or MUJOCO_GL=osmesa with libosmesa6), set before Python "
+            "starts"
+        ) from None
     if not isinstance(frame, np.ndarray) or frame.ndim != 3:
         raise EnvError(f"--capture-video: {env_id!r} renders no RGB frames (got {type(frame).__name__})")
 
 
-def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int,
-             video: str | Path | None = None) -> dict[str, float]:
+def evaluate(
+    policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: int, seed: int, video: str | Path | None = None
+) -> dict[str, float]:
     """Runs `policy` for `episodes` full episodes on a fresh env and summarizes them.
 
     Episode i is reset with seed `seed + i`, on an env separate from any training env, so evaluation never disturbs
@@ -306,7 +320,6 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, episodes: 
         "return_mean": return_mean,
         "return_std": float(np.std(returns)),
         "normalized_score": normalized_score(env_id, return_mean),
-        **{k: float(np.mean([e[k] for e in successes])) if has_success else float("nan")
-           for k in SUCCESS_DEFINITIONS},
+        **{k: float(np.mean([e[k] for e in successes])) if has_success else float("nan") for k in SUCCESS_DEFINITIONS},
         "length_mean": float(np.mean(lengths)),
     }

@@ -40,14 +40,18 @@ def asset_path(name: str, assets: Path | None = None) -> Path:
     sums = shipped_files(assets)
     path = assets / name
     if name not in sums:
-        raise DatasetError(f"{path} is not a shipped file (not listed in {assets / 'SHA256SUMS'}; the shipped files "
-                           f"are {sorted(sums)}): for a policy of your own pass its path as --expert-policy")
+        raise DatasetError(
+            f"{path} is not a shipped file (not listed in {assets / 'SHA256SUMS'}; the shipped files "
+            f"are {sorted(sums)}): for a policy of your own pass its path as --expert-policy"
+        )
     if not path.is_file():
         raise DatasetError(f"shipped data file {path} is missing: restore it with `git checkout -- {path}`")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != sums[name]:
-        raise DatasetError(f"checksum mismatch for {path}: expected {sums[name]}, got {digest}; the file is "
-                           f"corrupt or altered, restore it with `git checkout -- {path}`")
+        raise DatasetError(
+            f"checksum mismatch for {path}: expected {sums[name]}, got {digest}; the file is "
+            f"corrupt or altered, restore it with `git checkout -- {path}`"
+        )
     return path
 
 
@@ -65,8 +69,19 @@ class ExpertPolicy:
             or lacks keys of the format (all missing ones listed).
     """
 
-    KEYS = ("weight_0", "weight_1", "weight_2", "bias_0", "bias_1", "bias_2", "in_shift", "in_scale", "out_shift",
-            "out_scale", "log_std")
+    KEYS = (
+        "weight_0",
+        "weight_1",
+        "weight_2",
+        "bias_0",
+        "bias_1",
+        "bias_2",
+        "in_shift",
+        "in_scale",
+        "out_shift",
+        "out_scale",
+        "log_std",
+    )
 
     def __init__(self, task: str, path: str | Path | None = None):
         self.path = asset_path(f"{task}-dapg-expert-policy.npz") if path is None else Path(path)
@@ -74,12 +89,16 @@ class ExpertPolicy:
             with np.load(self.path, allow_pickle=False) as f:
                 p = {k: f[k] for k in f.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise DatasetError(f"cannot read expert policy {self.path}: {e}; pass a DAPG policy .npz in the format "
-                               f"of {ASSETS}/<task>-dapg-expert-policy.npz") from None
+            raise DatasetError(
+                f"cannot read expert policy {self.path}: {e}; pass a DAPG policy .npz in the format "
+                f"of {ASSETS}/<task>-dapg-expert-policy.npz"
+            ) from None
         missing = [k for k in self.KEYS if k not in p]
         if missing:
-            raise DatasetError(f"expert policy {self.path} lacks the keys {missing} (it has {sorted(p)}); a DAPG "
-                               f"policy .npz needs {list(self.KEYS)}, as in {ASSETS}/pen-dapg-expert-policy.npz")
+            raise DatasetError(
+                f"expert policy {self.path} lacks the keys {missing} (it has {sorted(p)}); a DAPG "
+                f"policy .npz needs {list(self.KEYS)}, as in {ASSETS}/pen-dapg-expert-policy.npz"
+            )
         self.w = [p[f"weight_{i}"].astype(np.float64) for i in range(3)]
         self.b = [p[f"bias_{i}"].astype(np.float64) for i in range(3)]
         self.in_shift, self.in_scale = p["in_shift"], p["in_scale"]
@@ -116,28 +135,42 @@ def load_expert_policy(path: str | Path, env_id: str) -> ExpertPolicy:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DatasetError(f"expert policy file {path} does not exist: pass the path of a DAPG policy .npz "
-                           f"(format of {ASSETS}/<task>-dapg-expert-policy.npz)")
+        raise DatasetError(
+            f"expert policy file {path} does not exist: pass the path of a DAPG policy .npz "
+            f"(format of {ASSETS}/<task>-dapg-expert-policy.npz)"
+        )
     policy = ExpertPolicy(env_id.split("-")[0], path)
     env = make_env(env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     env.close()
     w, b = policy.w, policy.b
     shapes = {"weight_0": w[0].shape, "weight_1": w[1].shape, "weight_2": w[2].shape}
-    if any(len(s) != 2 for s in shapes.values()) or w[1].shape[1] != w[0].shape[0] or w[2].shape[1] != w[1].shape[0] \
-            or [x.shape for x in b] != [(w[i].shape[0],) for i in range(3)]:
-        raise DatasetError(f"expert policy {path} has layers that do not chain (weights {shapes}, biases "
-                           f"{[x.shape for x in b]}); weight_i must be (out, in) with bias_i (out,)")
-    got = {"observation": (w[0].shape[1], policy.in_shift.shape, policy.in_scale.shape, obs_dim),
-           "action": (w[2].shape[0], policy.out_shift.shape, policy.out_scale.shape, act_dim)}
+    if (
+        any(len(s) != 2 for s in shapes.values())
+        or w[1].shape[1] != w[0].shape[0]
+        or w[2].shape[1] != w[1].shape[0]
+        or [x.shape for x in b] != [(w[i].shape[0],) for i in range(3)]
+    ):
+        raise DatasetError(
+            f"expert policy {path} has layers that do not chain (weights {shapes}, biases "
+            f"{[x.shape for x in b]}); weight_i must be (out, in) with bias_i (out,)"
+        )
+    got = {
+        "observation": (w[0].shape[1], policy.in_shift.shape, policy.in_scale.shape, obs_dim),
+        "action": (w[2].shape[0], policy.out_shift.shape, policy.out_scale.shape, act_dim),
+    }
     for what, (dim, shift, scale, expected) in got.items():
         if dim != expected:
-            raise DatasetError(f"expert policy {path} is for {what} dimension {dim} but environment {env_id!r} has "
-                               f"{what} dimension {expected}: pass a policy trained on {env_id!r}'s task")
+            raise DatasetError(
+                f"expert policy {path} is for {what} dimension {dim} but environment {env_id!r} has "
+                f"{what} dimension {expected}: pass a policy trained on {env_id!r}'s task"
+            )
         if shift != (expected,) or scale != (expected,) or (what == "action" and policy.log_std.shape != (dim,)):
-            raise DatasetError(f"expert policy {path}: its {what} normalization (shift {shift}, scale {scale}"
-                               + (f", log_std {policy.log_std.shape}" if what == "action" else "") +
-                               f") does not fit {what} dimension {expected}; each must have shape ({expected},)")
+            raise DatasetError(
+                f"expert policy {path}: its {what} normalization (shift {shift}, scale {scale}"
+                + (f", log_std {policy.log_std.shape}" if what == "action" else "")
+                + f") does not fit {what} dimension {expected}; each must have shape ({expected},)"
+            )
     return policy
 
 
@@ -159,20 +192,32 @@ class SACExpert:
             with np.load(self.path, allow_pickle=False) as f:
                 p = {k: f[k] for k in f.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise DatasetError(f"cannot read SAC expert {self.path}: {e}; export one with `python -m utils.experts "
-                               "export RUN/checkpoint.pt TASK`") from None
+            raise DatasetError(
+                f"cannot read SAC expert {self.path}: {e}; export one with `python -m utils.experts "
+                "export RUN/checkpoint.pt TASK`"
+            ) from None
         n = sum(k.startswith("weight_") for k in p)
-        missing = [k for k in ("log_std_min", "log_std_max", *(f"{w}_{i}" for i in range(max(n, 1))
-                                                                for w in ("weight", "bias"))) if k not in p]
+        missing = [
+            k
+            for k in ("log_std_min", "log_std_max", *(f"{w}_{i}" for i in range(max(n, 1)) for w in ("weight", "bias")))
+            if k not in p
+        ]
         if missing:
-            raise DatasetError(f"SAC expert {self.path} lacks the keys {missing} (it has {sorted(p)}): export one "
-                               "with `python -m utils.experts export RUN/checkpoint.pt TASK`")
+            raise DatasetError(
+                f"SAC expert {self.path} lacks the keys {missing} (it has {sorted(p)}): export one "
+                "with `python -m utils.experts export RUN/checkpoint.pt TASK`"
+            )
         self.w = [p[f"weight_{i}"].astype(np.float64) for i in range(n)]
         self.b = [p[f"bias_{i}"].astype(np.float64) for i in range(n)]
-        if any(w.shape != (b.shape[0], prev.shape[0]) for w, b, prev in zip(self.w[1:], self.b[1:], self.w)) or \
-                self.w[0].shape[0] != self.b[0].shape[0] or self.w[-1].shape[0] % 2:
-            raise DatasetError(f"SAC expert {self.path} has layers that do not chain (weights "
-                               f"{[w.shape for w in self.w]}, biases {[b.shape for b in self.b]})")
+        if (
+            any(w.shape != (b.shape[0], prev.shape[0]) for w, b, prev in zip(self.w[1:], self.b[1:], self.w))
+            or self.w[0].shape[0] != self.b[0].shape[0]
+            or self.w[-1].shape[0] % 2
+        ):
+            raise DatasetError(
+                f"SAC expert {self.path} has layers that do not chain (weights "
+                f"{[w.shape for w in self.w]}, biases {[b.shape for b in self.b]})"
+            )
         self.log_std_range = (float(p["log_std_min"]), float(p["log_std_max"]))
         self.metadata = json.loads(str(p["metadata"])) if "metadata" in p else {}
         self.obs_dim, self.act_dim = self.w[0].shape[1], self.w[-1].shape[0] // 2
@@ -181,12 +226,16 @@ class SACExpert:
             expected = (env.observation_space.shape[0], env.action_space.shape[0])
             env.close()
             if (self.obs_dim, self.act_dim) != expected:
-                raise DatasetError(f"SAC expert {self.path} is for observation/action dimensions {self.obs_dim}/"
-                                   f"{self.act_dim} but environment {env_id!r} has {expected[0]}/{expected[1]}: pass "
-                                   f"an expert trained on {env_id!r}")
+                raise DatasetError(
+                    f"SAC expert {self.path} is for observation/action dimensions {self.obs_dim}/"
+                    f"{self.act_dim} but environment {env_id!r} has {expected[0]}/{expected[1]}: pass "
+                    f"an expert trained on {env_id!r}"
+                )
             if self.metadata.get("env_id", env_id) != env_id:  # HalfCheetah and Walker2d are both 17/6
-                raise DatasetError(f"SAC expert {self.path} was trained on {self.metadata['env_id']!r}, not "
-                                   f"{env_id!r}: pass an expert trained on {env_id!r}")
+                raise DatasetError(
+                    f"SAC expert {self.path} was trained on {self.metadata['env_id']!r}, not "
+                    f"{env_id!r}: pass an expert trained on {env_id!r}"
+                )
 
     def _heads(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(obs, dtype=np.float64)
@@ -212,11 +261,15 @@ def shipped_sac_expert(task: str) -> Path | None:
 
 def _no_expert_error(name: str, task: str) -> DatasetError:
     if task in LOCOMOTION:
-        return DatasetError(f"dataset {name!r} is not in the cache and no SAC expert for {task!r} is shipped in "
-                            f"{LOCOMOTION_ASSETS}: train one with `python sac_fd.py --env-id {LOCOMOTION[task]} "
-                            "--dataset none`, export it with `python -m utils.experts export RUN/checkpoint.pt "
-                            f"{task}` (see utils/experts.py), or build with `python -m utils.datasets build "
-                            f"{task}-awac --expert-policy PATH.npz`")
-    return DatasetError(f"dataset {name!r} is not in the cache and task {task!r} ships no expert policy: build it "
-                        f"once with `python -m utils.datasets build {task}-binary --expert-policy PATH.npz` (a DAPG "
-                        f"policy .npz in the format of utils/assets/adroit/)")
+        return DatasetError(
+            f"dataset {name!r} is not in the cache and no SAC expert for {task!r} is shipped in "
+            f"{LOCOMOTION_ASSETS}: train one with `python sac_fd.py --env-id {LOCOMOTION[task]} "
+            "--dataset none`, export it with `python -m utils.experts export RUN/checkpoint.pt "
+            f"{task}` (see utils/experts.py), or build with `python -m utils.datasets build "
+            f"{task}-awac --expert-policy PATH.npz`"
+        )
+    return DatasetError(
+        f"dataset {name!r} is not in the cache and task {task!r} ships no expert policy: build it "
+        f"once with `python -m utils.datasets build {task}-binary --expert-policy PATH.npz` (a DAPG "
+        f"policy .npz in the format of utils/assets/adroit/)"
+    )

@@ -31,20 +31,45 @@ from utils.dataset_registry import LOCOMOTION
 from utils.envs import evaluate
 from utils.expert_policies import LOCOMOTION_ASSETS, SACExpert, asset_path, sha256_of, shipped_files
 
-# The defaults of sac_fd.Args, which `command_of` leaves out of a recorded command, written out so that it imports
-# no algorithm file. Keep them equal to sac_fd.Args(): a stale entry would drop from the recorded command a flag whose
-# value is that entry's but no longer sac_fd's default.
 # The log-std bounds of sac_fd.TanhGaussianActor (LOG_STD_MIN, LOG_STD_MAX), which a checkpoint does not store.
 SAC_LOG_STD_RANGE = (-5.0, 2.0)
+# The defaults of sac_fd.Args, which `command_of` leaves out of a recorded command, written out so that this tool
+# imports no algorithm file; tests/test_locomotion.py keeps both copies equal to sac_fd's.
 SAC_FD_DEFAULTS: dict = {
-    "seed": 0, "device": "cpu", "threads": 0, "precision": "fp32", "compile": False, "run_dir": "runs",
-    "run_name": None, "wandb_mode": "offline", "wandb_project": "awac", "wandb_group": None, "log_every": 1000,
+    "seed": 0,
+    "device": "cpu",
+    "threads": 0,
+    "precision": "fp32",
+    "compile": False,
+    "run_dir": "runs",
+    "run_name": None,
+    "wandb_mode": "offline",
+    "wandb_project": "awac",
+    "wandb_group": None,
+    "log_every": 1000,
     "env_id": "door-binary",
-    "dataset": None, "dataset_seed": 0, "data_dir": None, "offline_steps": 25_000, "online_steps": None,
-    "bc_pretrain_steps": 0, "learning_starts": 5000, "batch_size": 256, "offline_batch_size": None,
-    "hidden_dims": (256, 256), "actor_lr": 3e-4, "critic_lr": 3e-4, "alpha_lr": 3e-4, "gamma": 0.99, "tau": 5e-3,
-    "init_alpha": 1.0, "autotune": True, "buffer_size": 1_000_000, "eval_every": 10_000, "eval_episodes": 10,
-    "capture_video": False, "save_every": 50_000,
+    "dataset": None,
+    "dataset_seed": 0,
+    "data_dir": None,
+    "offline_steps": 25_000,
+    "online_steps": None,
+    "bc_pretrain_steps": 0,
+    "learning_starts": 5000,
+    "batch_size": 256,
+    "offline_batch_size": None,
+    "hidden_dims": (256, 256),
+    "actor_lr": 3e-4,
+    "critic_lr": 3e-4,
+    "alpha_lr": 3e-4,
+    "gamma": 0.99,
+    "tau": 5e-3,
+    "init_alpha": 1.0,
+    "autotune": True,
+    "buffer_size": 1_000_000,
+    "eval_every": 10_000,
+    "eval_episodes": 10,
+    "capture_video": False,
+    "save_every": 50_000,
 }
 
 
@@ -93,9 +118,15 @@ def export(checkpoint: str | Path, task: str, out_dir: Path = LOCOMOTION_ASSETS,
     for i, layer in enumerate(layers):
         arrays[f"weight_{i}"] = actor[f"net.{layer}.weight"].float().numpy()
         arrays[f"bias_{i}"] = actor[f"net.{layer}.bias"].float().numpy()
-    provenance = {"task": task, "env_id": LOCOMOTION[task], "command": command_of(ckpt["args"]),
-                  "env_steps": int(ckpt["counters"]["env_step"]), "seed": ckpt["args"]["seed"],
-                  "wall_time_h": round(ckpt["elapsed_s"] / 3600, 2), "checkpoint_sha256": sha256_of(checkpoint)}
+    provenance = {
+        "task": task,
+        "env_id": LOCOMOTION[task],
+        "command": command_of(ckpt["args"]),
+        "env_steps": int(ckpt["counters"]["env_step"]),
+        "seed": ckpt["args"]["seed"],
+        "wall_time_h": round(ckpt["elapsed_s"] / 3600, 2),
+        "checkpoint_sha256": sha256_of(checkpoint),
+    }
     path = out_dir / f"{task}-sac-expert.npz"
     tmp = out_dir / f".{task}-sac-expert.tmp.npz"  # the shipped file and its checksum change only together, at the end
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -103,14 +134,18 @@ def export(checkpoint: str | Path, task: str, out_dir: Path = LOCOMOTION_ASSETS,
 
     def write(meta: dict) -> None:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays, log_std_min=np.float32(lo), log_std_max=np.float32(hi),
-                                metadata=json.dumps(meta))
+            np.savez_compressed(
+                f, **arrays, log_std_min=np.float32(lo), log_std_max=np.float32(hi), metadata=json.dumps(meta)
+            )
 
     write(provenance)
     result = evaluate(SACExpert(tmp, LOCOMOTION[task]).mean, LOCOMOTION[task], episodes, seed=0)
-    provenance.update(eval_episodes=episodes, return_mean=round(result["return_mean"], 1),
-                      return_std=round(result["return_std"], 1),
-                      normalized_score=round(result["normalized_score"], 1))
+    provenance.update(
+        eval_episodes=episodes,
+        return_mean=round(result["return_mean"], 1),
+        return_std=round(result["return_std"], 1),
+        normalized_score=round(result["normalized_score"], 1),
+    )
     write(provenance)
     os.replace(tmp, path)
     sums = {**shipped_files(out_dir), path.name: sha256_of(path)}
@@ -121,18 +156,34 @@ def export(checkpoint: str | Path, task: str, out_dir: Path = LOCOMOTION_ASSETS,
 def markdown_table(assets: Path = LOCOMOTION_ASSETS) -> str:
     """The shipped experts as a markdown table (the provenance README's): task, its 10-episode deterministic return
     (mean ± std) and D4RL score, environment steps, seed, wall time, sha256 prefix and the training command."""
-    lines = ["| task | env | return (mean ± std) | D4RL score | episodes | env steps | seed | wall time (h) | "
-             "sha256 | command |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | env | return (mean ± std) | D4RL score | episodes | env steps | seed | wall time (h) | "
+        "sha256 | command |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, sha in sorted(shipped_files(assets).items()):
         m = SACExpert(asset_path(name, assets)).metadata  # checksum-verified
-        if not {"task", "env_id", "return_mean", "return_std", "normalized_score", "eval_episodes", "env_steps",
-                "seed", "wall_time_h", "command"} <= set(m):
-            lines.append(f"| {name} | ? | not recorded: re-export it with `python -m utils.experts export` |"
-                         + " |" * 7)
+        if not {
+            "task",
+            "env_id",
+            "return_mean",
+            "return_std",
+            "normalized_score",
+            "eval_episodes",
+            "env_steps",
+            "seed",
+            "wall_time_h",
+            "command",
+        } <= set(m):
+            lines.append(
+                f"| {name} | ? | not recorded: re-export it with `python -m utils.experts export` |" + " |" * 7
+            )
             continue
-        lines.append(f"| {m['task']} | {m['env_id']} | {m['return_mean']:,.0f} ± {m['return_std']:,.0f} | "
-                     f"{m['normalized_score']:.1f} | {m['eval_episodes']} | {m['env_steps']:,} | {m['seed']} | "
-                     f"{m['wall_time_h']} | `{sha[:12]}` | `{m['command']}` |")
+        lines.append(
+            f"| {m['task']} | {m['env_id']} | {m['return_mean']:,.0f} ± {m['return_std']:,.0f} | "
+            f"{m['normalized_score']:.1f} | {m['eval_episodes']} | {m['env_steps']:,} | {m['seed']} | "
+            f"{m['wall_time_h']} | `{sha[:12]}` | `{m['command']}` |"
+        )
     return "\n".join(lines)
 
 

@@ -31,23 +31,31 @@ def read_minari(dataset_id: str) -> dict[str, Any]:
     try:
         source = minari.load_dataset(dataset_id, download=False)
     except FileNotFoundError as e:
-        raise DatasetError(f"Minari dataset {dataset_id!r} is not installed locally ({e}); install it on a machine "
-                           f"with internet (`minari download {dataset_id}`) and point MINARI_DATASETS_PATH at it")
+        raise DatasetError(
+            f"Minari dataset {dataset_id!r} is not installed locally ({e}); install it on a machine "
+            f"with internet (`minari download {dataset_id}`) and point MINARI_DATASETS_PATH at it"
+        ) from None
     cols: dict[str, list] = {k: [] for k in ARRAY_KEYS}
     for ep in source.iterate_episodes():
         if not isinstance(ep.observations, np.ndarray) or ep.observations.ndim != 2:
             raise DatasetError(f"Minari dataset {dataset_id!r} has non-flat observations; flatten them first")
         timeouts = ep.truncations & ~ep.terminations
         timeouts[-1] |= not ep.terminations[-1]  # keep episodes apart even when the recording stopped mid-way
-        for k, v in zip(ARRAY_KEYS, (ep.observations[:-1], ep.actions, ep.rewards, ep.observations[1:],
-                                     ep.terminations, timeouts)):
+        for k, v in zip(
+            ARRAY_KEYS, (ep.observations[:-1], ep.actions, ep.rewards, ep.observations[1:], ep.terminations, timeouts)
+        ):
             cols[k].append(v)
     space = source.action_space  # make_env maps other bounded action spaces onto [-1, 1]; so do these actions
-    rescaled = (isinstance(space, gymnasium.spaces.Box) and np.isfinite(space.low).all()
-                and np.isfinite(space.high).all() and not ((space.low == -1).all() and (space.high == 1).all()))
+    rescaled = (
+        isinstance(space, gymnasium.spaces.Box)
+        and np.isfinite(space.low).all()
+        and np.isfinite(space.high).all()
+        and not ((space.low == -1).all() and (space.high == 1).all())
+    )
     if rescaled:
-        cols["actions"] = [(2 * (a - space.low) / (space.high - space.low) - 1).astype(np.float32)
-                           for a in cols["actions"]]
+        cols["actions"] = [
+            (2 * (a - space.low) / (space.high - space.low) - 1).astype(np.float32) for a in cols["actions"]
+        ]
     description = source.storage.metadata.get("description") or ""
     ours = [line for line in description.splitlines() if line.startswith(MINARI_METADATA)]
     meta = json.loads(ours[0].removeprefix(MINARI_METADATA)) if ours else {}  # exported by `export_minari`
@@ -83,34 +91,53 @@ def export_minari(data: dict[str, Any], name: str, env_id: str) -> Path:
     from minari.data_collector import EpisodeBuffer
 
     if name in minari.list_local_datasets():
-        raise DatasetError(f"Minari dataset {name!r} exists already: delete it (`minari delete {name}`) or choose "
-                           "another name")
+        raise DatasetError(
+            f"Minari dataset {name!r} exists already: delete it (`minari delete {name}`) or choose another name"
+        )
     validate(data, env_id, where="dataset to export")
     buffers = []
     for i, s in enumerate(episode_slices(data)):
         obs, next_obs = data["observations"][s], data["next_observations"][s]
         if not np.array_equal(next_obs[:-1], obs[1:]):
             t = int(np.flatnonzero(np.any(next_obs[:-1] != obs[1:], axis=1))[0])
-            raise DatasetError(f"episode {i} (rows {s.start}-{s.stop - 1}): next_observations[{t}] is not "
-                               f"observations[{t + 1}], but a Minari episode holds one sequence of observations")
+            raise DatasetError(
+                f"episode {i} (rows {s.start}-{s.stop - 1}): next_observations[{t}] is not "
+                f"observations[{t + 1}], but a Minari episode holds one sequence of observations"
+            )
         if not (data["terminals"][s.stop - 1] or data["timeouts"][s.stop - 1]):
             raise DatasetError(f"episode {i} (rows {s.start}-{s.stop - 1}) ends without a terminal or timeout")
-        buffers.append(EpisodeBuffer(id=i, observations=np.concatenate([obs, next_obs[-1:]]),
-                                     actions=data["actions"][s], rewards=data["rewards"][s],
-                                     terminations=data["terminals"][s], truncations=data["timeouts"][s], infos={}))
+        buffers.append(
+            EpisodeBuffer(
+                id=i,
+                observations=np.concatenate([obs, next_obs[-1:]]),
+                actions=data["actions"][s],
+                rewards=data["rewards"][s],
+                terminations=data["terminals"][s],
+                truncations=data["timeouts"][s],
+                infos={},
+            )
+        )
     env = make_env(env_id)
     meta = {**data.get("metadata", {}), "env_id": env_id}
-    description = (f"{meta.get('source', 'a dataset')}, exported by utils/datasets.py of the AWAC reference "
-                   f"implementation. Recipe: {meta.get('recipe', 'not recorded')}.\n\n{MINARI_METADATA}"
-                   f"{json.dumps(meta)}")
+    description = (
+        f"{meta.get('source', 'a dataset')}, exported by utils/datasets.py of the AWAC reference "
+        f"implementation. Recipe: {meta.get('recipe', 'not recorded')}.\n\n{MINARI_METADATA}"
+        f"{json.dumps(meta)}"
+    )
     try:
         with warnings.catch_warnings():  # no author, e-mail or permalink: Minari warns about each
             warnings.simplefilter("ignore", UserWarning)
             dataset = minari.create_dataset_from_buffers(
-                name, buffers, env=env.spec, algorithm_name=meta.get("name", "awac-datasets"),
+                name,
+                buffers,
+                env=env.spec,
+                algorithm_name=meta.get("name", "awac-datasets"),
                 author="AWAC reference implementation (utils/datasets.py)",
-                observation_space=env.observation_space, action_space=env.action_space, description=description,
-                data_format="hdf5")
+                observation_space=env.observation_space,
+                action_space=env.action_space,
+                description=description,
+                data_format="hdf5",
+            )
     except BaseException:  # leave no half-written dataset behind
         with contextlib.suppress(Exception):
             minari.delete_dataset(name)

@@ -40,9 +40,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,11 +84,13 @@ SIZES = (lambda v: len(v) > 0 and min(v) >= 1, "of one or more sizes >= 1")
 COMMON_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     **dict.fromkeys(("offline_steps", "online_steps", "threads", "seed", "dataset_seed"), NON_NEGATIVE),
     **dict.fromkeys(("batch_size", "eval_every", "eval_episodes", "log_every", "save_every"), AT_LEAST_ONE),
-    "actor_lr": POSITIVE, "gamma": DISCOUNT, "tau": FRACTION, "hidden_dims": SIZES,
+    "actor_lr": POSITIVE,
+    "gamma": DISCOUNT,
+    "tau": FRACTION,
+    "hidden_dims": SIZES,
 }
 # Fields a resumed run may take from the command line; every other one comes from its checkpoint.
-MAY_CHANGE = ("checkpoint", "eval_only", "device", "threads", "progress", "wandb_mode", "online_steps",
-              "capture_video")
+MAY_CHANGE = ("checkpoint", "eval_only", "device", "threads", "progress", "wandb_mode", "online_steps", "capture_video")
 DEFAULT_ONLINE_STEPS = 500_000  # rlkit: 501 epochs x 1000 steps; `online_steps` None means this for a new run
 
 
@@ -98,8 +101,10 @@ def check_args(args, checks: dict) -> None:
         if value is not None and not ok(value):
             raise ArgumentError(f"--{name.replace('_', '-')} {value} is out of range (use a value {valid})")
     if getattr(args, "min_log_std", 0.0) >= getattr(args, "max_log_std", 1.0):
-        raise ArgumentError(f"--min-log-std {args.min_log_std} is not below --max-log-std {args.max_log_std} "
-                            "(give a lower bound below the upper one)")
+        raise ArgumentError(
+            f"--min-log-std {args.min_log_std} is not below --max-log-std {args.max_log_std} "
+            "(give a lower bound below the upper one)"
+        )
     if args.eval_only and not args.checkpoint:
         raise ArgumentError("--eval-only has no policy to evaluate (add --checkpoint RUN/checkpoint.pt)")
 
@@ -113,11 +118,18 @@ def script_of(args) -> str:
 def strict_json(obj) -> str:
     """JSON that any parser reads (config.json, final.json): NaN (no success signal, e.g. on locomotion tasks)
     becomes null and +-infinity (`--advantage-clip inf`) the string "inf" / "-inf"."""
+
     def clean(x):
         if isinstance(x, float) and not math.isfinite(x):
             return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
-        return {k: clean(v) for k, v in x.items()} if isinstance(x, dict) else \
-            [clean(v) for v in x] if isinstance(x, (list, tuple)) else x
+        return (
+            {k: clean(v) for k, v in x.items()}
+            if isinstance(x, dict)
+            else [clean(v) for v in x]
+            if isinstance(x, (list, tuple))
+            else x
+        )
+
     return json.dumps(clean(obj), indent=2, allow_nan=False)
 
 
@@ -138,13 +150,23 @@ class Logger:
             import wandb  # only needed when logging to W&B
 
             try:  # init_timeout: an unreachable server fails in ~20-30 s instead of hanging for minutes
-                self.wandb = wandb.init(project=args.wandb_project, group=args.wandb_group, name=run.name,
-                                        config=asdict(args), dir=str(run), mode=args.wandb_mode, id=run.name,
-                                        resume="allow", settings=wandb.Settings(init_timeout=20))
+                self.wandb = wandb.init(
+                    project=args.wandb_project,
+                    group=args.wandb_group,
+                    name=run.name,
+                    config=asdict(args),
+                    dir=str(run),
+                    mode=args.wandb_mode,
+                    id=run.name,
+                    resume="allow",
+                    settings=wandb.Settings(init_timeout=20),
+                )
             except Exception as e:  # no API key, no server, ...: W&B's errors differ by cause
                 reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-                raise ArgumentError(f"W&B could not start in {args.wandb_mode} mode ({reason}; use --wandb-mode "
-                                    "offline and `wandb sync` later, or --wandb-mode disabled)") from e
+                raise ArgumentError(
+                    f"W&B could not start in {args.wandb_mode} mode ({reason}; use --wandb-mode "
+                    "offline and `wandb sync` later, or --wandb-mode disabled)"
+                ) from e
 
     def log(self, row: dict[str, float | torch.Tensor], step: int) -> dict[str, float]:
         """Logs one row at `step` and returns it as written; 0-dim tensor values are read from the device in one
@@ -197,12 +219,15 @@ def load_checkpoint(path: str, device: str, script: str) -> dict:
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # any unreadable or foreign file; the reason goes in the message
-        raise ArgumentError(f"--checkpoint {path} is not a checkpoint of {script} ({type(e).__name__}; give a "
-                            f"checkpoint.pt that {script} wrote; those of versions before November 2026 held "
-                            "numpy arrays and cannot be read safely)") from e
+        raise ArgumentError(
+            f"--checkpoint {path} is not a checkpoint of {script} ({type(e).__name__}; give a "
+            f"checkpoint.pt that {script} wrote; those of versions before November 2026 held "
+            "numpy arrays and cannot be read safely)"
+        ) from e
     if not isinstance(ckpt, dict) or ckpt.get("script") != script:
-        raise ArgumentError(f"--checkpoint {path} is not a checkpoint of {script} (give a checkpoint.pt that "
-                            f"{script} wrote)")
+        raise ArgumentError(
+            f"--checkpoint {path} is not a checkpoint of {script} (give a checkpoint.pt that {script} wrote)"
+        )
     return ckpt
 
 
@@ -216,13 +241,23 @@ def resume_args(args, saved: dict):
     changed = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name) != getattr(default, f.name)}
     for name, mine in changed.items():
         if name not in may_change and mine != saved.get(name):
-            raise ArgumentError(f"--{name.replace('_', '-')} {mine} differs from the checkpoint's {saved.get(name)} "
-                                "(a resumed run keeps its settings: drop the flag, or start a new run)")
+            raise ArgumentError(
+                f"--{name.replace('_', '-')} {mine} differs from the checkpoint's {saved.get(name)} "
+                "(a resumed run keeps its settings: drop the flag, or start a new run)"
+            )
     resumed = cls(**{**saved, **{k: v for k, v in changed.items() if k in may_change}})
     if not resumed.eval_only and Path(resumed.checkpoint).name != "checkpoint.pt":
-        raise ArgumentError(f"{resumed.checkpoint} can be evaluated, not resumed (resume from the run's "
-                            "checkpoint.pt, or add --eval-only)")
+        raise ArgumentError(
+            f"{resumed.checkpoint} can be evaluated, not resumed (resume from the run's "
+            "checkpoint.pt, or add --eval-only)"
+        )
     return resumed
+
+
+def first_non_finite(row: dict[str, float]) -> str | None:
+    """The first `losses/*` or `values/*` key of a logged row whose value is not finite (the divergence guard's test
+    on each logging step), or None."""
+    return next((k for k, v in row.items() if k.startswith(("losses/", "values/")) and not math.isfinite(v)), None)
 
 
 def all_finite(state) -> bool:
@@ -250,8 +285,9 @@ def lock_run_dir(run: Path) -> int:
     except BlockingIOError:
         holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
         os.close(fd)
-        raise RunInUse(f"{run} is in use by {holder} (two processes must not write one run: wait for it to end, "
-                       "or stop it first)") from None
+        raise RunInUse(
+            f"{run} is in use by {holder} (two processes must not write one run: wait for it to end, or stop it first)"
+        ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"process {os.getpid()} ({' '.join(sys.argv)[:300]})".encode())
     return fd
@@ -277,12 +313,15 @@ def new_run_dir(args) -> Path:
     """<run_dir>/<run_name> for a new run (default name <env_id>__<script>__<seed>__<unix time>). Raises
     ArgumentError when it already holds a run's checkpoint or result, which a new run must not overwrite; files of
     a run killed before its first checkpoint are removed."""
-    run = Path(args.run_dir) / (args.run_name or f"{args.env_id}__{Path(script_of(args)).stem}__{args.seed}__"
-                                                 f"{int(time.time())}")
+    run = Path(args.run_dir) / (
+        args.run_name or f"{args.env_id}__{Path(script_of(args)).stem}__{args.seed}__{int(time.time())}"
+    )
     found = [name for name in ("final.json", "checkpoint.pt") if (run / name).is_file()]
     if found:
-        raise ArgumentError(f"{run} already holds a run ({', '.join(found)}; resume it with --checkpoint "
-                            f"{run / 'checkpoint.pt'}, or choose another --run-name)")
+        raise ArgumentError(
+            f"{run} already holds a run ({', '.join(found)}; resume it with --checkpoint "
+            f"{run / 'checkpoint.pt'}, or choose another --run-name)"
+        )
     return run
 
 
@@ -300,6 +339,7 @@ def stop_on_signals() -> dict:
     Outside the main thread (where signals cannot be caught) nothing changes."""
     stop = {"requested": False, "restore": lambda: None}
     if threading.current_thread() is threading.main_thread():
+
         def request(signum, frame):
             stop["requested"] = True
 
@@ -320,16 +360,22 @@ def check_device(device: str) -> None:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             why = "this torch build has no CUDA" if not torch.backends.cuda.is_built() else "no CUDA GPU is visible"
-            raise ArgumentError(f"--device {device}: {why} on this machine (torch {torch.__version__}; use --device "
-                                "cpu, or install a CUDA build of torch on a machine with a GPU)")
+            raise ArgumentError(
+                f"--device {device}: {why} on this machine (torch {torch.__version__}; use --device "
+                "cpu, or install a CUDA build of torch on a machine with a GPU)"
+            )
         if dev.index is not None and dev.index >= count:
-            raise ArgumentError(f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to "
-                                f"cuda:{count - 1} (use one of those)")
+            raise ArgumentError(
+                f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to "
+                f"cuda:{count - 1} (use one of those)"
+            )
         return
     backend = getattr(torch.backends, dev.type, None)
     if backend is None or not getattr(backend, "is_available", lambda: False)():
-        raise ArgumentError(f"--device {device}: this machine has no {dev.type} device (use --device cpu"
-                            f"{' or cuda' if torch.cuda.is_available() else ''})")
+        raise ArgumentError(
+            f"--device {device}: this machine has no {dev.type} device (use --device cpu"
+            f"{' or cuda' if torch.cuda.is_available() else ''})"
+        )
 
 
 def check_writable(run: Path) -> None:
@@ -342,8 +388,10 @@ def check_writable(run: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise ArgumentError(f"run directory {run} cannot be created or written ({e.strerror or type(e).__name__}; "
-                            "give a writable --run-dir)") from None
+        raise ArgumentError(
+            f"run directory {run} cannot be created or written ({e.strerror or type(e).__name__}; "
+            "give a writable --run-dir)"
+        ) from None
     finally:
         for p in created:  # deepest first
             try:
@@ -418,12 +466,23 @@ class Run:
     Raises:
         ArgumentError: `ckpt` was written by an older version of the script (the missing entries named)."""
 
-    def __init__(self, path: Path, args, ckpt: dict | None, agent, phases: dict[str, int], gen: torch.Generator,
-                 evaluate: Callable[[Path | None], dict], buffer=None, env=None, counters: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        path: Path,
+        args,
+        ckpt: dict | None,
+        agent,
+        phases: dict[str, int],
+        gen: torch.Generator,
+        evaluate: Callable[[Path | None], dict],
+        buffer=None,
+        env=None,
+        counters: tuple[str, ...] = (),
+    ):
         self.path, self.args, self.ckpt, self.agent, self.phases = path, args, ckpt, agent, phases
         self.gen, self.evaluate_policy, self.buffer, self.env = gen, evaluate, buffer, env
         self.script = script_of(args)
-        self.start, self.elapsed_before, rows = time.time(), 0.0, None
+        self.start, self.elapsed_before = time.time(), 0.0
         self.boundary, self.save_due, self.episode, self.goal = None, False, (0.0, 0), []
         path.mkdir(parents=True, exist_ok=True)
         self.lock = lock_run_dir(path)  # before any file of the run is read or written
@@ -445,9 +504,11 @@ class Run:
         else:
             missing = sorted({"counters", "final", "elapsed_s", "torch_rng", "batch_rng", "online_data"} - set(ckpt))
             if missing:
-                raise ArgumentError(f"{args.checkpoint} lacks {', '.join(missing)}: an older version of "
-                                    f"{self.script} wrote it (resume it with that version, or start a new "
-                                    "run; --eval-only can still read it)")
+                raise ArgumentError(
+                    f"{args.checkpoint} lacks {', '.join(missing)}: an older version of "
+                    f"{self.script} wrote it (resume it with that version, or start a new "
+                    "run; --eval-only can still read it)"
+                )
             self.counters, self.final, self.elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
             self.last_good = f"{args.checkpoint}, global step {sum(self.counters.get(p, 0) for p in phases)}"
             for name in counters:
@@ -463,8 +524,11 @@ class Run:
                 self.extend()  # a finished run given more --online-steps
             if not self.finished:  # rows logged after the checkpoint are about to be redone
                 with (path / "metrics.csv").open() as f:
-                    rows = [{k: v for k, v in r.items() if v != ""} for r in csv.DictReader(f)
-                            if float(r.get("charts/global_step") or 0) <= self.global_step()]
+                    rows = [
+                        {k: v for k, v in r.items() if v != ""}
+                        for r in csv.DictReader(f)
+                        if float(r.get("charts/global_step") or 0) <= self.global_step()
+                    ]
         if self.finished and not (path / "final.json").is_file():  # killed between its last save and final.json
             self.write_final()
         self.first_step = self.global_step()
@@ -501,9 +565,13 @@ class Run:
     def result(self) -> dict[str, float]:
         return {**self.final, "run_dir": str(self.path)}
 
-    def __enter__(self) -> "Run":
-        self.bar = tqdm(total=sum(self.phases.values()), initial=self.first_step, desc="offline",
-                        disable=None if self.args.progress else True)
+    def __enter__(self) -> Run:
+        self.bar = tqdm(
+            total=sum(self.phases.values()),
+            initial=self.first_step,
+            desc="offline",
+            disable=None if self.args.progress else True,
+        )
         self.stop, self.tick = stop_on_signals(), (time.time(), self.first_step)
         if self.first_step == 0 and sum(n for phase, n in self.phases.items() if phase != "env_step") > 0:
             try:
@@ -518,9 +586,12 @@ class Run:
             if kind is KeyboardInterrupt:  # at the end of a step: save the last state a resume can start from
                 state = self.boundary if self.boundary is not None else self.snapshot()
                 self.save(state)
-                print(f"interrupted: saved {self.path / 'checkpoint.pt'} at " + ", ".join(
-                      f"{k.replace('_', ' ')} {v}" for k, v in state["counters"].items()) +
-                      f" (resume: --checkpoint {self.path / 'checkpoint.pt'})", file=sys.stderr)
+                print(
+                    f"interrupted: saved {self.path / 'checkpoint.pt'} at "
+                    + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in state["counters"].items())
+                    + f" (resume: --checkpoint {self.path / 'checkpoint.pt'})",
+                    file=sys.stderr,
+                )
         finally:
             self.stop["restore"]()
             self.bar.close()
@@ -529,16 +600,22 @@ class Run:
                 self.env.close()
             self.release()
         # Non-finite weights fail somewhere between logging steps (torch.distributions refuses a NaN scale): say so.
-        if kind is not None and not issubclass(kind, (KeyboardInterrupt, Diverged)) and \
-                not all_finite(self.agent.state_dict()):
-            raise Diverged(self.diverged(f"the weights (then {kind.__name__}: {str(error).strip()[:120]})",
-                                         "non-finite")) from error
+        if (
+            kind is not None
+            and not issubclass(kind, (KeyboardInterrupt, Diverged))
+            and not all_finite(self.agent.state_dict())
+        ):
+            raise Diverged(
+                self.diverged(f"the weights (then {kind.__name__}: {str(error).strip()[:120]})", "non-finite")
+            ) from error
 
     def diverged(self, what: str, value) -> str:
         """The one-line message of a divergence found now: step, metric, last good checkpoint."""
-        return (f"the run diverged by global step {self.global_step()}: {what} is {value} (the last checkpoint "
-                f"with finite weights: {self.last_good}; inspect it with --checkpoint ... --eval-only, or start a "
-                "new run with smaller learning rates)")
+        return (
+            f"the run diverged by global step {self.global_step()}: {what} is {value} (the last checkpoint "
+            f"with finite weights: {self.last_good}; inspect it with --checkpoint ... --eval-only, or start a "
+            "new run with smaller learning rates)"
+        )
 
     def log(self, row: dict, step: int | None = None) -> None:
         """Logs one row (metrics.csv, W&B) at `step`, by default the global step."""
@@ -548,8 +625,15 @@ class Run:
         """Logs a finished training episode at global `step`: return, length, `env_step` (the step that ended it)
         and, when the env reported goal flags (T,), its success by each of utils.envs.SUCCESS_DEFINITIONS."""
         success = {f"charts/{k}": v for k, v in episode_success(goal, self.args.env_id).items()} if goal else {}
-        self.log({"charts/episodic_return": episode_return, "charts/episodic_length": length, **success,
-                  "charts/env_step": env_step}, step)
+        self.log(
+            {
+                "charts/episodic_return": episode_return,
+                "charts/episodic_length": length,
+                **success,
+                "charts/env_step": env_step,
+            },
+            step,
+        )
 
     def evaluate(self, phase: str, step: int) -> dict[str, float]:
         """Evaluates the policy and logs the result; with --capture-video, also a video of the first episode."""
@@ -559,34 +643,54 @@ class Run:
         self.log({**result, f"charts/{phase}": step})
         if video is not None:
             self.logger.log_video(video, self.global_step())
-        self.bar.set_postfix({k.removeprefix("eval/"): f"{v:.2f}" for k, v in result.items()
-                              if k in ("eval/success_final", "eval/normalized_score")})
+        self.bar.set_postfix(
+            {
+                k.removeprefix("eval/"): f"{v:.2f}"
+                for k, v in result.items()
+                if k in ("eval/success_final", "eval/normalized_score")
+            }
+        )
         return result
 
     def snapshot(self, env_rng: dict | None = None) -> dict:
         """The run's whole state now, copied: a resume from it redoes the next steps exactly. `env_rng`: the env's
         generators before the reset that starts the next episode (None: reset with the seed)."""
-        return copy.deepcopy({"script": self.script, "agent": self.agent.state_dict(),
-                              "args": asdict(self.args), "counters": self.counters, "final": self.final,
-                              "finished": self.finished, "offline_done": self.offline_done,
-                              "elapsed_s": self.elapsed(), "buffer_end": getattr(self.buffer, "pos", None),
-                              "torch_rng": torch.get_rng_state(), "batch_rng": self.gen.get_state(),
-                              "env_rng": env_rng})
+        return copy.deepcopy(
+            {
+                "script": self.script,
+                "agent": self.agent.state_dict(),
+                "args": asdict(self.args),
+                "counters": self.counters,
+                "final": self.final,
+                "finished": self.finished,
+                "offline_done": self.offline_done,
+                "elapsed_s": self.elapsed(),
+                "buffer_end": getattr(self.buffer, "pos", None),
+                "torch_rng": torch.get_rng_state(),
+                "batch_rng": self.gen.get_state(),
+                "env_rng": env_rng,
+            }
+        )
 
     def save(self, state: dict, name: str = "checkpoint.pt") -> None:
         """Writes `state` with the online rows of the buffer it had (what a resume cannot rebuild) atomically."""
         step = sum(state["counters"][p] for p in self.phases)
         if not all_finite(state["agent"]):  # never replace the last good checkpoint by a broken one
             raise Diverged(self.diverged(f"the weights to be saved at global step {step}", "non-finite"))
-        online = {} if self.buffer is None else self.buffer.last(state["counters"].get("env_step", 0),
-                                                                 end=state["buffer_end"])
-        _atomic_torch_save({**state, "online_data": {k: torch.as_tensor(v) for k, v in online.items()}},
-                           self.path / name)
+        online = (
+            {}
+            if self.buffer is None
+            else self.buffer.last(state["counters"].get("env_step", 0), end=state["buffer_end"])
+        )
+        _atomic_torch_save(
+            {**state, "online_data": {k: torch.as_tensor(v) for k, v in online.items()}}, self.path / name
+        )
         if name == "checkpoint.pt":
             self.last_good = f"{self.path / name}, global step {step}"
 
-    def after_step(self, phase: str, metrics: dict | None, n: int = 1, episode_end: bool | None = None,
-                   env_rng: dict | None = None) -> None:
+    def after_step(
+        self, phase: str, metrics: dict | None, n: int = 1, episode_end: bool | None = None, env_rng: dict | None = None
+    ) -> None:
         """Counts `n` steps of `phase`, then does what falls due: logs `metrics` (None: no update this step)
         every log_every steps, evaluates every eval_every (the last one is finish()'s), checkpoints every
         save_every (`episode_end` None: any step end is a consistent state; False/True: only an episode's end,
@@ -601,8 +705,7 @@ class Run:
             row = self.logger.log({**metrics, f"charts/{phase}": step, "charts/SPS": sps}, global_step)
             self.tick = (now, global_step)
             # The divergence guard reads what logging read anyway: no extra device sync per update.
-            bad = next((k for k, v in row.items() if k.startswith(("losses/", "values/")) and not math.isfinite(v)),
-                       None)
+            bad = first_non_finite(row)
             if bad is not None:
                 raise Diverged(self.diverged(bad, row[bad]))
         if step // a.eval_every > before // a.eval_every and step < self.phases[phase]:
@@ -621,8 +724,7 @@ class Run:
         checkpoint_offline.pt keeps the agent for --eval-only and analysis."""
         if not self.offline_done:
             result = self.evaluate("env_step", 0)
-            self.final.update({f"offline/{k}": v for k, v in result.items()},
-                              **{"offline/wall_time_s": self.elapsed()})
+            self.final.update({f"offline/{k}": v for k, v in result.items()}, **{"offline/wall_time_s": self.elapsed()})
             self.offline_done = True
             self.save(self.snapshot())
             self.save(self.snapshot(), "checkpoint_offline.pt")
@@ -644,8 +746,9 @@ class Run:
         self.boundary, self.save_due, self.episode, self.goal = self.snapshot(env_rng), False, (0.0, 0), []
         return obs
 
-    def after_env_step(self, next_obs: np.ndarray, reward: float, done: bool, metrics: dict | None,
-                       info: dict | None = None) -> np.ndarray:
+    def after_env_step(
+        self, next_obs: np.ndarray, reward: float, done: bool, metrics: dict | None, info: dict | None = None
+    ) -> np.ndarray:
         """`after_step` for one environment step: logs a finished episode (`log_episode`, with the goal flags of
         the env's `info["success"]`) and resets the env. Returns the next observation to act on."""
         self.episode = (self.episode[0] + float(reward), self.episode[1] + 1)
@@ -653,10 +756,15 @@ class Run:
             self.goal.append(bool(info["success"]))
         env_rng = None
         if done:
-            self.log_episode(self.episode[0], self.episode[1], self.goal, self.counters["env_step"] + 1,
-                             self.global_step() + 1)
-            env_rng = copy.deepcopy({"env": self.env.unwrapped.np_random.bit_generator.state,
-                                     "action_space": self.env.action_space.np_random.bit_generator.state})
+            self.log_episode(
+                self.episode[0], self.episode[1], self.goal, self.counters["env_step"] + 1, self.global_step() + 1
+            )
+            env_rng = copy.deepcopy(
+                {
+                    "env": self.env.unwrapped.np_random.bit_generator.state,
+                    "action_space": self.env.action_space.np_random.bit_generator.state,
+                }
+            )
             next_obs, _ = self.env.reset()
             self.episode, self.goal = (0.0, 0), []
         self.after_step("env_step", metrics, episode_end=done, env_rng=env_rng)
@@ -672,8 +780,12 @@ class Run:
             if not self.offline_done:
                 self.final.update({f"offline/{k}": v for k, v in result.items()})
             self.finished = True
-        self.final.update({"charts/SPS": (self.global_step() - self.first_step) / (time.time() - self.start),
-                           "wall_time_s": self.elapsed()})
+        self.final.update(
+            {
+                "charts/SPS": (self.global_step() - self.first_step) / (time.time() - self.start),
+                "wall_time_s": self.elapsed(),
+            }
+        )
         self.save(self.snapshot())
         self.write_final()
 
