@@ -539,3 +539,29 @@ def test_a_fork_of_awac_joins_a_grid_beside_awac(tmp_path, small_pen_binary):
     assert "my_awac" in (tmp_path / "fork" / "summary.md").read_text()
     with pytest.raises(SystemExit, match="no script"):
         benchmark.main(["--algos", str(tmp_path / "missing.py"), "--results-dir", str(tmp_path)])
+
+
+def test_paired_comparison_of_two_arms_by_seed(tmp_path):
+    """`paired`: per seed, each arm's mean over its last evaluations, the differences, and a t-interval; the Q
+    trajectories' seed ranges are compared step by step."""
+
+    def write(arm, seed, successes, q):
+        run = tmp_path / arm / "runs" / f"door-binary__awac__{seed}"
+        run.mkdir(parents=True)
+        (run / "config.json").write_text('{"env_id": "door-binary", "seed": %d, "eval_every": 10}' % seed)
+        (run / "final.json").write_text('{"eval/success_rate": 0.5}')
+        with (run / "metrics.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["eval/success_rate", "eval/normalized_score", "values/q_mean", "charts/env_step"])
+            for i, (success, value) in enumerate(zip(successes, q)):
+                w.writerow([success, 100 * success, "", 10 * i])
+                w.writerow(["", "", value, 10 * i + 5])
+        return run
+
+    a = [write("fp32", s, [0.0, 0.2, 0.4], [-10, -11, -12]) for s in (0, 1, 2)]
+    b = [write("bf16", s, [0.0, 0.2 + d, 0.4 + d], [-10.5, -11, -30]) for s, d in zip((0, 1, 2), (0.1, 0.0, -0.1))]
+    lines, result = benchmark.paired(a, b, step=20, window=20)
+    mean, lo, hi = result["success_rate"]
+    assert mean == pytest.approx(0.0) and lo < 0 < hi
+    assert "| success > 20/25 steps | 0.300, 0.300, 0.300 | 0.400, 0.300, 0.200 |" in "\n".join(lines)
+    assert result["q_overlap"] == pytest.approx(1 / 3)  # the ranges (single values here) meet at step 15 only

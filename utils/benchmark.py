@@ -4,6 +4,7 @@
     python -m utils.benchmark --algos awac bc --envs pen-binary --seeds 0 1 --budget quick -- --batch-size 64
     python -m utils.benchmark --algos awac ~/forks/my_awac.py --envs door-binary --seeds 0 1 --budget screen
     python -m utils.benchmark report results/<experiment>/runs/*          # rebuild the outputs from finished runs
+    python -m utils.benchmark paired --a results/fp32/runs/* --b results/bf16/runs/* --at 100000 --window 50000
 
 `--algos` takes the four scripts by name and any other script that keeps the house protocol (an `Args` dataclass
 and `train(args)`, e.g. a copy of awac.py with a changed loss) by name (beside them) or by path; its runs and rows go
@@ -737,6 +738,59 @@ def report(
     return rows
 
 
+def paired(a_dirs: list[Path], b_dirs: list[Path], step: int, window: int) -> tuple[list[str], dict]:
+    """A paired comparison of two arms (e.g. fp32 and bf16) run on the same tasks and seeds: per (task, seed), each
+    metric's mean over the evaluations of the last `window` env steps up to `step` (`at_step`), the difference B - A,
+    and over seeds its mean with a 95% Student-t interval (n - 1 degrees of freedom). Also whether the critics' mean
+    Q trajectories overlap: at each logged online step both arms reached, whether the [min, max] ranges over seeds
+    intersect. Returns markdown lines and {metric: (mean difference, low, high)}. Runs without a pair are left out.
+
+    Raises:
+        SystemExit: no (task, seed) has a finished run in both arms."""
+    from scipy import stats
+
+    arms = [{(r["env_id"], r["seed"]): r for r in map(load_run, dirs) if r} for dirs in (a_dirs, b_dirs)]
+    pairs = sorted(set(arms[0]) & set(arms[1]))
+    if not pairs:
+        raise SystemExit("no (task, seed) has a finished run in both arms")
+    names = [arms[i][pairs[0]]["dir"].parent.parent.name for i in (0, 1)]
+    lines = [
+        f"Paired: B = {names[1]} minus A = {names[0]}, {len(pairs)} pairs "
+        f"({', '.join(f'{t} seed {s}' for t, s in pairs)}); "
+        f"each run's mean over its evaluations in the last {window:,} env steps up to {step:,}.",
+        "",
+        "| metric | A per seed | B per seed | B - A per seed | mean B - A [95% t-interval] |",
+        "|---|---|---|---|---|",
+    ]
+    result = {}
+    for metric in METRICS:
+        x = np.array([[at_step(arms[i][k], step, metric, window) for k in pairs] for i in (0, 1)])
+        if np.isnan(x).all():
+            continue
+        d = x[1] - x[0]
+        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.nan
+        result[metric] = (d.mean(), d.mean() - half, d.mean() + half)
+        fmt = lambda v: ", ".join(f"{e:.3f}" for e in v)  # noqa: E731
+        lines.append(
+            f"| {LABELS[metric]} | {fmt(x[0])} | {fmt(x[1])} | {fmt(d)} | {d.mean():.3f} "
+            f"[{d.mean() - half:.3f}, {d.mean() + half:.3f}] |"
+        )
+    q = [{k: {s: v for o, s, v in arms[i][k]["q_curve"] if not o} for k in pairs} for i in (0, 1)]
+    steps = sorted(set.intersection(*(set(q[i][k]) for i in (0, 1) for k in pairs)))
+    overlap = [
+        max(min(q[0][k][s] for k in pairs), min(q[1][k][s] for k in pairs))
+        <= min(max(q[0][k][s] for k in pairs), max(q[1][k][s] for k in pairs))
+        for s in steps
+    ]
+    result["q_overlap"] = float(np.mean(overlap)) if overlap else np.nan
+    lines += [
+        "",
+        f"Mean Q on training batches (online): the seed ranges of A and B overlap at {sum(overlap)} of "
+        f"{len(overlap)} logged steps.",
+    ]
+    return lines, result
+
+
 def copy_run_files(run_dirs: list[Path], dest: Path) -> list[Path]:
     """Copies each finished run's small result files (config.json, metrics.csv, final.json and the final-<step>.json
     of an extended run) into `dest/<run name>/`, the files a results directory commits so every number can be
@@ -785,6 +839,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
             copy_run_files(a.run_dirs, out / "runs")
         print((out / "summary.md").read_text())
         return rows
+
+    if argv[:1] == ["paired"]:
+        p = argparse.ArgumentParser(prog="python -m utils.benchmark paired")
+        p.add_argument("--a", nargs="+", type=Path, required=True, help="run directories of arm A (the reference)")
+        p.add_argument("--b", nargs="+", type=Path, required=True, help="run directories of arm B")
+        p.add_argument("--at", type=int, required=True, help="online env step up to which evaluations are averaged")
+        p.add_argument("--window", type=int, required=True, help="env steps of evaluations averaged up to --at")
+        a = p.parse_args(argv[1:])
+        lines, result = paired(
+            [d for d in a.a if (d / "final.json").is_file()],
+            [d for d in a.b if (d / "final.json").is_file()],
+            a.at,
+            a.window,
+        )
+        print("\n".join(lines))
+        return [result]
 
     p = argparse.ArgumentParser(prog="python -m utils.benchmark", description=__doc__.split("\n")[0])
     p.add_argument(
