@@ -61,7 +61,7 @@ import torch.nn.functional as F
 
 from utils.datasets import default_dataset, load_dataset
 from utils.envs import HAND_TASKS, evaluate, make_env
-from utils.run import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SIZES, ArgumentError, Run, cli, evaluate_only, setup
+from utils.run import AT_LEAST_ONE, BATCH_SIZE, NON_NEGATIVE, POSITIVE, ArgumentError, Run, cli, evaluate_only, setup
 
 
 @dataclass
@@ -170,8 +170,8 @@ class Args:
 
 
 # Valid ranges of this script's own fields (utils.run checks the common ones); checked before any work.
-CHECKS = dict(offline_batch_size=AT_LEAST_ONE, buffer_size=AT_LEAST_ONE, critic_lr=POSITIVE, beta=POSITIVE)
-CHECKS |= dict(max_weight=POSITIVE, actor_weight_decay=NON_NEGATIVE, actor_hidden_dims=SIZES)
+CHECKS = dict(batch_size=BATCH_SIZE, offline_batch_size=BATCH_SIZE, buffer_size=AT_LEAST_ONE, critic_lr=POSITIVE)
+CHECKS |= dict(beta=POSITIVE, max_weight=POSITIVE, actor_weight_decay=NON_NEGATIVE)
 
 
 # ----------------------------------------------------------------------------------------------- networks

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 
 from utils.datasets import default_dataset, load_dataset
 from utils.envs import evaluate, make_env
-from utils.run import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Run, cli, evaluate_only, setup
+from utils.run import AT_LEAST_ONE, BATCH_SIZE, NON_NEGATIVE, POSITIVE, Run, cli, evaluate_only, setup
 
 
 @dataclass
@@ -148,15 +148,9 @@ class Args:
 
 
 # Valid ranges of this script's own fields (utils.run checks the common ones); checked before any work.
-CHECKS = {
-    "bc_pretrain_steps": NON_NEGATIVE,
-    "learning_starts": NON_NEGATIVE,
-    "offline_batch_size": AT_LEAST_ONE,
-    "buffer_size": AT_LEAST_ONE,
-    "critic_lr": POSITIVE,
-    "alpha_lr": POSITIVE,
-    "init_alpha": POSITIVE,
-}
+CHECKS = dict(bc_pretrain_steps=NON_NEGATIVE, learning_starts=NON_NEGATIVE, batch_size=BATCH_SIZE)
+CHECKS |= dict(offline_batch_size=BATCH_SIZE, buffer_size=AT_LEAST_ONE, critic_lr=POSITIVE, alpha_lr=POSITIVE)
+CHECKS |= dict(init_alpha=POSITIVE)
 
 
 # ----------------------------------------------------------------------------------------------- networks

@@ -413,6 +413,10 @@ def test_a_checkpoint_of_the_previous_version_is_resumed(tmp_path, small_pen_bin
         del old[flag]
     torch.save(old, ckpt_path)
     assert bc.train(bc.Args(checkpoint=str(ckpt_path), progress=False)) == final
+    del old["horizon"]  # pen-binary before December 2026: 100-step episodes, now 200
+    torch.save(old, ckpt_path)
+    with pytest.raises(ValueError, match="ran pen-binary with 100-step episodes, which are now 200 steps long"):
+        bc.train(bc.Args(checkpoint=str(ckpt_path), progress=False))
 
 
 # ----------------------------------------------------------------------------------------------- faults (issue 22)

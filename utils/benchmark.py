@@ -267,6 +267,21 @@ def connect_ray(address: str) -> None:
     )
 
 
+def recheck(cell: Cell) -> str | None:
+    """Decides a queued cell again just before it starts, since another process (the same grid issued twice) may
+    have run it meanwhile: a reason to skip it (held by a living process, or finished), else None, after adding
+    --checkpoint when a checkpoint has appeared. The run's own lock settles any race left."""
+    holder = run_holder(cell.run_dir)
+    if holder is not None:
+        return f"in use by {holder}"
+    if (cell.run_dir / "final.json").is_file():
+        return "finished by another process"
+    checkpoint = cell.run_dir / "checkpoint.pt"
+    if checkpoint.is_file() and "--checkpoint" not in cell.command:
+        cell.command += ["--checkpoint", str(checkpoint)]
+    return None
+
+
 def launch(runs: list[Cell], args: argparse.Namespace) -> None:
     """Runs every pending run, `args.workers` at a time, locally or as Ray tasks; failures do not stop the rest."""
     todo = [r for r in runs if r.status == "pending"]
@@ -280,9 +295,13 @@ def launch(runs: list[Cell], args: argparse.Namespace) -> None:
     def show() -> None:
         bar.set_postfix(running=len(running), failed=failed())
 
-    def finished(run: Cell, code: int, tail: str, seconds: float) -> None:
+    def finished(run: Cell, code: int | None, tail: str, seconds: float) -> None:
         run.seconds = seconds
-        run.status = "done" if code == 0 and (run.run_dir / "final.json").is_file() else "failed"
+        if code is None:  # not started: `recheck` found it held or finished
+            run.status = "held" if tail.startswith("in use") else "skipped"
+            tqdm.write(f"skipping {run.run_dir.name}: {tail}")
+        else:
+            run.status = "done" if code == 0 and (run.run_dir / "final.json").is_file() else "failed"
         run.log_tail = tail
         running.discard(run.run_dir.name)
         if run.status == "failed":
@@ -308,6 +327,10 @@ def launch(runs: list[Cell], args: argparse.Namespace) -> None:
         remote = ray.remote(num_cpus=1, num_gpus=args.gpus_per_run)(execute)
         pending = {}
         for run in todo:
+            reason = recheck(run)
+            if reason is not None:
+                finished(run, None, reason, 0.0)
+                continue
             pending[remote.remote(run.command, str(run.run_dir) + ".log")] = run
             running.add(run.run_dir.name)
         show()
@@ -316,7 +339,10 @@ def launch(runs: list[Cell], args: argparse.Namespace) -> None:
             finished(pending.pop(ready[0]), *ray.get(ready[0]))
     else:
 
-        def start(run: Cell) -> tuple[int, str, float]:
+        def start(run: Cell) -> tuple[int | None, str, float]:
+            reason = recheck(run)
+            if reason is not None:
+                return None, reason, 0.0
             running.add(run.run_dir.name)  # a worker thread picked it up: it is running, no longer queued
             show()
             return execute(run.command, str(run.run_dir) + ".log")
@@ -812,6 +838,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     a = p.parse_args(argv)
     for algo in a.algos:  # a missing script or one without Args/train stops here, before any run starts
         load_script(algo)
+    names = [algo_name(algo) for algo in a.algos]
+    for name in {n for n in names if names.count(n) > 1}:
+        paths = [str(script_path(algo)) for algo in a.algos if algo_name(algo) == name]
+        raise SystemExit(f"--algos: {' and '.join(paths)} would share the name {name!r} and its runs (rename a copy)")
     a.experiment = a.experiment or "_".join(["-".join(map(algo_name, a.algos)), "-".join(a.envs), a.budget or "custom"])
     out = a.results_dir / a.experiment
     runs = plan(a, extra, out / "runs")

@@ -24,7 +24,8 @@ episode there. `phases` names the step counters in the order the phases run; the
 identity) is the file that defines its `Args` class, so a copy `my_awac.py` is its own script.
 
 Command line: `cli(train, Args)` parses the flags with tyro and turns the expected errors into one line
-`error: <what> (<how to fix>)` and exit status 2; Ctrl-C and SIGTERM save a checkpoint and exit with 130.
+`error: <what> (<how to fix>)` and exit status 2, a diverged run into one line and exit status 3; Ctrl-C and
+SIGTERM save a checkpoint and exit with 130.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ import torch
 from tqdm.auto import tqdm
 
 from utils.datasets import DatasetError
-from utils.envs import EnvError, check_rendering, episode_success
+from utils.envs import EnvError, check_rendering, episode_success, horizon
 
 
 class ArgumentError(ValueError):
@@ -76,6 +77,7 @@ EXIT_DIVERGED = 3
 # covers the fields that (nearly) every script has. Each script checks only the fields its Args has.
 NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
 AT_LEAST_ONE = (lambda v: v >= 1, ">= 1")
+BATCH_SIZE = (lambda v: v >= 2, ">= 2 (a batch's std needs two samples)")
 POSITIVE = (lambda v: v > 0, "> 0")
 DISCOUNT = (lambda v: 0 <= v < 1, "in [0, 1)")
 FRACTION = (lambda v: 0 < v <= 1, "in (0, 1]")
@@ -88,9 +90,12 @@ COMMON_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "gamma": DISCOUNT,
     "tau": FRACTION,
     "hidden_dims": SIZES,
+    "actor_hidden_dims": SIZES,
 }
 # Fields a resumed run may take from the command line; every other one comes from its checkpoint.
 MAY_CHANGE = ("checkpoint", "eval_only", "device", "threads", "progress", "wandb_mode", "online_steps", "capture_video")
+# Horizons a task had before checkpoints recorded theirs (pen-binary ran 100 steps before December 2026).
+LEGACY_HORIZONS = {"pen-binary": 100}
 DEFAULT_ONLINE_STEPS = 500_000  # rlkit: 501 epochs x 1000 steps; `online_steps` None means this for a new run
 
 
@@ -278,16 +283,29 @@ LOCK_FILE = ".lock"
 def lock_run_dir(run: Path) -> int:
     """Takes an exclusive OS lock (flock) on <run>/.lock and writes this process's id and command into it; returns
     the file descriptor, whose closing releases the lock. The OS releases it when the process dies (kill -9
-    included), so nothing stale is ever left. Raises RunInUse naming the process that holds it."""
+    included), so nothing stale is ever left. A lock held for a moment (`run_holder` asking) is waited for, up to a
+    second. Raises RunInUse naming the process that holds it, ArgumentError where the file system has no locks."""
     fd = os.open(run / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
-        os.close(fd)
-        raise RunInUse(
-            f"{run} is in use by {holder} (two processes must not write one run: wait for it to end, or stop it first)"
-        ) from None
+    for attempt in range(11):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if attempt < 10:
+                time.sleep(0.1)
+                continue
+            holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunInUse(
+                f"{run} is in use by {holder} (two processes must not write one run: wait for it to end, or stop "
+                "it first)"
+            ) from None
+        except OSError as e:  # NFS or Lustre mounted without locks: ENOLCK, EOPNOTSUPP
+            os.close(fd)
+            raise ArgumentError(
+                f"{run / LOCK_FILE} cannot be locked ({e.strerror}): the file system of --run-dir has no flock "
+                "(choose a --run-dir on a local or lock-capable file system)"
+            ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"process {os.getpid()} ({' '.join(sys.argv)[:300]})".encode())
     return fd
@@ -316,13 +334,18 @@ def new_run_dir(args) -> Path:
     run = Path(args.run_dir) / (
         args.run_name or f"{args.env_id}__{Path(script_of(args)).stem}__{args.seed}__{int(time.time())}"
     )
+    refuse_a_run_in(run)
+    return run
+
+
+def refuse_a_run_in(run: Path) -> None:
+    """Raises ArgumentError when `run` holds a run's checkpoint or result, which a new run must not overwrite."""
     found = [name for name in ("final.json", "checkpoint.pt") if (run / name).is_file()]
     if found:
         raise ArgumentError(
             f"{run} already holds a run ({', '.join(found)}; resume it with --checkpoint "
             f"{run / 'checkpoint.pt'}, or choose another --run-name)"
         )
-    return run
 
 
 def start_run_dir(run: Path, args) -> None:
@@ -464,7 +487,11 @@ class Run:
     `finish()`, which writes final.json after the last checkpoint (a resume of a run killed in between writes it).
 
     Raises:
-        ArgumentError: `ckpt` was written by an older version of the script (the missing entries named)."""
+        ArgumentError: `ckpt` was written by an older version of the script (the missing entries named), or at
+            another horizon; a new run's directory already holds a run (checked again under the lock).
+        RunInUse: another living process holds the run directory.
+        Diverged: from `after_step` (a non-finite logged loss or value), `save`/`finish` (non-finite weights) and
+            the end of `with run` (an error raised while the weights are non-finite)."""
 
     def __init__(
         self,
@@ -481,7 +508,7 @@ class Run:
     ):
         self.path, self.args, self.ckpt, self.agent, self.phases = path, args, ckpt, agent, phases
         self.gen, self.evaluate_policy, self.buffer, self.env = gen, evaluate, buffer, env
-        self.script = script_of(args)
+        self.script, self.horizon = script_of(args), horizon(args.env_id)
         self.start, self.elapsed_before = time.time(), 0.0
         self.boundary, self.save_due, self.episode, self.goal = None, False, (0.0, 0), []
         path.mkdir(parents=True, exist_ok=True)
@@ -498,6 +525,7 @@ class Run:
         path, args, phases, buffer, gen, rows = self.path, self.args, self.phases, self.buffer, self.gen, None
         self.last_good = "none yet"
         if ckpt is None:
+            refuse_a_run_in(path)  # again, under the lock: another process may have made a run here since setup()
             start_run_dir(path, args)
             self.counters, self.final = {**dict.fromkeys(counters, 0), **dict.fromkeys(phases, 0)}, {}
             self.finished, self.offline_done = False, False
@@ -508,6 +536,15 @@ class Run:
                     f"{args.checkpoint} lacks {', '.join(missing)}: an older version of "
                     f"{self.script} wrote it (resume it with that version, or start a new "
                     "run; --eval-only can still read it)"
+                )
+            now, then = (
+                horizon(args.env_id),
+                ckpt.get("horizon", LEGACY_HORIZONS.get(args.env_id, horizon(args.env_id))),
+            )
+            if then != now:
+                raise ArgumentError(
+                    f"{args.checkpoint} ran {args.env_id} with {then}-step episodes, which are now {now} steps long "
+                    "(resume it with the version that wrote it, or start a new run)"
                 )
             self.counters, self.final, self.elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
             self.last_good = f"{args.checkpoint}, global step {sum(self.counters.get(p, 0) for p in phases)}"
@@ -556,6 +593,7 @@ class Run:
         (self.path / "config.json").write_text(strict_json(asdict(self.args)))  # the new budget
 
     def global_step(self) -> int:
+        """The sum of the phase counters: updates offline plus environment steps online."""
         return sum(self.counters[phase] for phase in self.phases)
 
     def elapsed(self) -> float:
@@ -563,6 +601,7 @@ class Run:
         return self.elapsed_before + time.time() - self.start
 
     def result(self) -> dict[str, float]:
+        """The final metrics (final.json's content) and `run_dir`."""
         return {**self.final, "run_dir": str(self.path)}
 
     def __enter__(self) -> Run:
@@ -593,12 +632,14 @@ class Run:
                     file=sys.stderr,
                 )
         finally:
-            self.stop["restore"]()
-            self.bar.close()
-            self.logger.close()
-            if self.env is not None:
-                self.env.close()
-            self.release()
+            try:
+                self.stop["restore"]()
+                self.bar.close()
+                self.logger.close()
+                if self.env is not None:
+                    self.env.close()
+            finally:
+                self.release()
         # Non-finite weights fail somewhere between logging steps (torch.distributions refuses a NaN scale): say so.
         if (
             kind is not None
@@ -606,7 +647,10 @@ class Run:
             and not all_finite(self.agent.state_dict())
         ):
             raise Diverged(
-                self.diverged(f"the weights (then {kind.__name__}: {str(error).strip()[:120]})", "non-finite")
+                self.diverged(
+                    f"the weights (then {kind.__name__}: {(str(error).strip().splitlines() or [''])[0][:120]})",
+                    "non-finite",
+                )
             ) from error
 
     def diverged(self, what: str, value) -> str:
@@ -663,6 +707,7 @@ class Run:
                 "counters": self.counters,
                 "final": self.final,
                 "finished": self.finished,
+                "horizon": self.horizon,
                 "offline_done": self.offline_done,
                 "elapsed_s": self.elapsed(),
                 "buffer_end": getattr(self.buffer, "pos", None),
