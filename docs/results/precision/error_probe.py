@@ -32,7 +32,7 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +136,6 @@ class Scheme:
     global_bf32: bool = False
     original: str | None = None  # "fp32" / "bf16": awac.AWAC itself, unchanged
     note: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 class SchemeAWAC(awac.AWAC):
