@@ -364,7 +364,9 @@ def load_run(run_dir: Path) -> dict:
     # null is a metric without a value (success on locomotion tasks); older runs wrote NaN, which json reads too
     final = {k: np.nan if v is None else v for k, v in json.loads((run_dir / "final.json").read_text()).items()}
     # sac_fd.py's --bc-pretrain-steps come before its offline updates: both count as the offline phase.
-    bc_steps = config.get("bc_pretrain_steps", 0)
+    # Without prior data (--dataset none: SAC from scratch) there is no offline phase, whatever its budget says.
+    scratch = str(config.get("dataset")).lower() == "none"
+    bc_steps = 0 if scratch else config.get("bc_pretrain_steps", 0)
     curve, q_curve = [], []
     with (run_dir / "metrics.csv").open() as f:
         for row in csv.DictReader(f):
@@ -396,7 +398,7 @@ def load_run(run_dir: Path) -> dict:
         "env_id": config["env_id"],
         "seed": config["seed"],
         "config": config,
-        "offline_steps": config.get("offline_steps", 0) + bc_steps,
+        "offline_steps": (0 if scratch else config.get("offline_steps", 0)) + bc_steps,
         "eval_every": config.get("eval_every", 1),
         "final": final,
         "curve": curve,
