@@ -365,7 +365,7 @@ def load_run(run_dir: Path) -> dict:
     final = {k: np.nan if v is None else v for k, v in json.loads((run_dir / "final.json").read_text()).items()}
     # sac_fd.py's --bc-pretrain-steps come before its offline updates: both count as the offline phase.
     # Without prior data (--dataset none: SAC from scratch) there is no offline phase, whatever its budget says.
-    scratch = str(config.get("dataset")).lower() == "none"
+    scratch = str(config.get("dataset") or "").lower() == "none"
     bc_steps = 0 if scratch else config.get("bc_pretrain_steps", 0)
     curve, q_curve = [], []
     with (run_dir / "metrics.csv").open() as f:
