@@ -565,3 +565,34 @@ def test_paired_comparison_of_two_arms_by_seed(tmp_path):
     assert mean == pytest.approx(0.0) and lo < 0 < hi
     assert "| success > 20/25 steps | 0.300, 0.300, 0.300 | 0.400, 0.300, 0.200 |" in "\n".join(lines)
     assert result["q_overlap"] == pytest.approx(1 / 3)  # the ranges (single values here) meet at step 15 only
+
+
+def test_report_plots_any_logged_training_metric_and_names_the_logged_ones_for_a_typo(tmp_path, capsys):
+    """report --values values/log_std_mean: a figure of that metric's trajectory per run group (the door report's
+    log-std and advantage-clip plots); a key no run logged stops with the keys that were logged."""
+    runs = []
+    for seed in (0, 1):
+        run = tmp_path / "runs" / f"door-binary__awac__{seed}"
+        run.mkdir(parents=True)
+        (run / "config.json").write_text('{"env_id": "door-binary", "seed": %d, "offline_steps": 10}' % seed)
+        (run / "final.json").write_text('{"eval/success_rate": 0.5, "eval/normalized_score": 5.0}')
+        with (run / "metrics.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(
+                ["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/env_step"]
+                + ["values/q_mean", "values/log_std_mean"]
+            )
+            w.writerows(
+                [[0.1, 1.0, "0", "", "", ""], ["", "", "10", "", -50, -2.7], ["", "", "", "50", -60, -2.8 - seed]]
+            )
+        runs.append(run)
+    loaded = benchmark.load_run(runs[1])
+    assert loaded["values"]["values/log_std_mean"] == [(True, 10.0, -2.7), (False, 50.0, -3.8)]
+    assert loaded["q_curve"] == loaded["values"]["values/q_mean"]
+    out = tmp_path / "out"
+    benchmark.main(["report", *map(str, runs), "--out", str(out), "--values", "values/log_std_mean"])
+    assert png_size(out / "log_std_mean.png")[0] > 0 and png_size(out / "q_values.png")[0] > 0
+    with pytest.raises(
+        SystemExit, match="values/log_prob_mean: no run logged it .logged: values/log_std_mean, values/q_mean"
+    ):
+        benchmark.main(["report", *map(str, runs), "--out", str(out), "--values", "values/log_prob_mean"])

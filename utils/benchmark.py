@@ -359,7 +359,8 @@ def load_run(run_dir: Path) -> dict:
     """A finished run's config, final metrics and evaluation curve: (offline, step, success_rate, score,
     success_final, success_any) per evaluation (NaN for a definition the run did not log: runs before December 2026
     logged success_rate only), where step counts updates from the start of the offline phase (BC pretraining
-    included) or online env steps."""
+    included) or online env steps; and each logged `values/*` metric's trajectory, `values[key]`: (offline, step,
+    value) per logged row (`q_curve`: values/q_mean's)."""
     config = json.loads((run_dir / "config.json").read_text())
     # null is a metric without a value (success on locomotion tasks); older runs wrote NaN, which json reads too
     final = {k: np.nan if v is None else v for k, v in json.loads((run_dir / "final.json").read_text()).items()}
@@ -367,13 +368,15 @@ def load_run(run_dir: Path) -> dict:
     # Without prior data (--dataset none: SAC from scratch) there is no offline phase, whatever its budget says.
     scratch = str(config.get("dataset") or "").lower() == "none"
     bc_steps = 0 if scratch else config.get("bc_pretrain_steps", 0)
-    curve, q_curve = [], []
+    curve, values = [], {}
     with (run_dir / "metrics.csv").open() as f:
         for row in csv.DictReader(f):
-            if row.get("values/q_mean") and (row.get("charts/offline_step") or row.get("charts/env_step")):
+            if row.get("charts/offline_step") or row.get("charts/env_step"):
                 offline = bool(row.get("charts/offline_step"))
                 step = float(row["charts/offline_step"]) + bc_steps if offline else float(row["charts/env_step"])
-                q_curve.append((offline, step, float(row["values/q_mean"])))
+                for k, v in row.items():
+                    if k.startswith("values/") and v:
+                        values.setdefault(k, []).append((offline, step, float(v)))
             if row.get("eval/success_rate"):
                 offline = bool(row.get("charts/offline_step") or row.get("charts/bc_step"))
                 if row.get("charts/bc_step"):
@@ -402,7 +405,8 @@ def load_run(run_dir: Path) -> dict:
         "eval_every": config.get("eval_every", 1),
         "final": final,
         "curve": curve,
-        "q_curve": q_curve,
+        "q_curve": values.get("values/q_mean", []),
+        "values": values,
     }
 
 
@@ -555,13 +559,16 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
     """curves.png: one column per task and one row per success definition that the runs logged (SUCCESS order),
     evaluation success against environment steps, offline phase at negative steps; tasks without success info
     (locomotion) plot the normalized score instead. With curve="q_curve": one row of the critics' mean Q on training
-    batches (values/q_mean) instead, as q_values.png."""
+    batches (values/q_mean) instead, as q_values.png, on a symlog axis; with curve="values/<name>": that logged
+    metric's trajectory (e.g. values/log_std_mean), on a linear axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
+    if curve.startswith("values/"):
+        runs = [{**r, curve: r["values"][curve]} for r in runs if curve in r["values"]]
     tasks = sorted({r["env_id"] for r in runs})
     algos = list(dict.fromkeys(r["algo"] for r in runs))
 
@@ -618,18 +625,15 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
             ax.set(title=task, xlabel="environment steps (offline updates before 0)")
             if curve == "curve" and column != 3:
                 ax.set_ylim(-0.02, 1.08)
-            if curve != "curve":  # a diverging critic (SACfD on door: 1e11) next to a sane one (-100): both readable
+            if curve == "q_curve":  # a diverging critic (SACfD on door: 1e11) next to a sane one (-100): both readable
                 ax.set_yscale("symlog", linthresh=10.0)
                 y0, y1 = ax.dataLim.y0, ax.dataLim.y1  # symlog autoscaling pads by decades: keep to the data
                 ax.set_ylim(y0 * 3 if y0 < 0 else y0 / 3, y1 * 3 if y1 > 0 else y1 / 3)
             label = {v: LABELS[k] for k, v in COLUMN.items()}[column]
-            ax.set_ylabel(
-                "mean Q on training batches (symlog)"
-                if curve != "curve"
-                else f"{label} (evaluation)"
-                if column != 3
-                else "normalized score (D4RL)"
-            )
+            if curve == "curve":
+                ax.set_ylabel(f"{label} (evaluation)" if column != 3 else "normalized score (D4RL)")
+            else:
+                ax.set_ylabel("mean Q on training batches (symlog)" if curve == "q_curve" else f"{curve} (training)")
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
             ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
@@ -639,11 +643,17 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
 
 
 def report(
-    run_dirs: list[Path], out: Path, all_runs: list[Cell] | None = None, at: tuple[int, ...] = (), window: int = 0
+    run_dirs: list[Path],
+    out: Path,
+    all_runs: list[Cell] | None = None,
+    at: tuple[int, ...] = (),
+    window: int = 0,
+    values: tuple[str, ...] = (),
 ) -> list[dict]:
     """Writes summary.md, summary.csv, curves.png (and runs.csv) in `out` from finished run directories; with `at`,
     summary.md also has each method's results at those online environment steps (and, with `window`, averaged over
-    the evaluations of the last `window` steps up to each)."""
+    the evaluations of the last `window` steps up to each); each of `values` (logged keys such as
+    values/log_std_mean) is plotted to <name>.png. Raises SystemExit for a key that no run logged."""
     out.mkdir(parents=True, exist_ok=True)
     finished = [load_run(d) for d in run_dirs if (d / "final.json").is_file()]
     if not finished:
@@ -690,6 +700,11 @@ def report(
     plot_curves(finished, out / "curves.png")
     if any(r["q_curve"] for r in finished):
         plot_curves([r for r in finished if r["q_curve"]], out / "q_values.png", curve="q_curve")
+    for key in values:
+        if not any(key in r["values"] for r in finished):
+            logged = sorted({k for r in finished for k in r["values"]})
+            raise SystemExit(f"--values {key}: no run logged it (logged: {', '.join(logged)})")
+        plot_curves(finished, out / f"{key.split('/')[-1]}.png", curve=key)
     with (out / "runs.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["run", "algorithm", "task", "seed", "status", "seconds", "directory"])
@@ -796,9 +811,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
             help="also copy each finished run's config.json, "
             "metrics.csv and final*.json (no checkpoints, no W&B files) to OUT/runs/<run>/, to commit them",
         )
+        p.add_argument(
+            "--values",
+            nargs="+",
+            default=(),
+            help="also plot these logged training metrics against steps, each to OUT/<name>.png "
+            "(e.g. values/log_std_mean values/advantage_max)",
+        )
         a = p.parse_args(argv[1:])
         out = a.out or a.run_dirs[0].resolve().parent.parent
-        rows = report(a.run_dirs, out, at=tuple(a.at), window=a.window)
+        rows = report(a.run_dirs, out, at=tuple(a.at), window=a.window, values=tuple(a.values))
         if a.copy_runs:
             copy_run_files(a.run_dirs, out / "runs")
         print((out / "summary.md").read_text())
