@@ -32,8 +32,8 @@ online updates start at the first environment step (rlkit first collects 1000); 
 
 How the update runs (the same math to float rounding): twin critics as one batched ensemble, one backward of the
 summed losses, one actor forward for both V(s) and log pi(a|s), fused Adam, metrics read only on logging steps.
-`--precision bf16` runs the hidden layers under bfloat16 autocast (output layers, targets, advantages, weights and
-losses stay float32); `--compile` uses torch.compile; `python -m utils.speed` measures both.
+Hidden layers run under bfloat16 autocast, the rest in float32, where the CPU or GPU has bf16 units (`--precision
+auto`, the default; docs/results/precision); `--compile` uses torch.compile; `python -m utils.speed` times both.
 
 Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, which reads like the paper's
 Algorithm 1; the run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
@@ -43,8 +43,7 @@ Run:  python awac.py                                  (the paper's setting: door
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor}, values/{q_mean,q_std,target_q_mean,advantage_mean,
 advantage_std,advantage_max,weight_mean,weight_max,weight_std,log_prob_mean,log_std_mean}, eval/{return_mean,
 return_std,normalized_score,success_final,success_any,success_rate,length_mean}, charts/{offline_step,env_step,
-global_step,SPS,episodic_return,episodic_length,success_final,success_any,success_rate}; the success
-definitions: utils.envs.SUCCESS_DEFINITIONS.
+global_step,SPS,episodic_return,episodic_length,success_final,success_any,success_rate}: utils.envs.SUCCESS_DEFINITIONS.
 """
 
 from __future__ import annotations
@@ -61,7 +60,18 @@ import torch.nn.functional as F
 
 from utils.datasets import default_dataset, load_dataset
 from utils.envs import HAND_TASKS, evaluate, make_env
-from utils.run import AT_LEAST_ONE, BATCH_SIZE, NON_NEGATIVE, POSITIVE, ArgumentError, Run, cli, evaluate_only, setup
+from utils.run import (
+    AT_LEAST_ONE,
+    BATCH_SIZE,
+    NON_NEGATIVE,
+    POSITIVE,
+    ArgumentError,
+    Run,
+    cli,
+    evaluate_only,
+    resolve_precision,
+    setup,
+)
 
 
 @dataclass
@@ -73,9 +83,9 @@ class Args:
     """torch device, e.g. cpu or cuda"""
     threads: int = 0
     """torch CPU threads (0: torch's default); give parallel runs 1 each"""
-    precision: Literal["fp32", "bf16"] = "fp32"
-    """bf16: hidden layers under bfloat16 autocast (output layers, targets, advantages, weights and losses stay
-    float32); needs AMX/AVX-512-bf16 on a CPU or a GPU with bf16 tensor cores to pay"""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """auto: bf16 on a CPU with AMX or AVX-512-bf16 or a GPU with bf16 tensor cores, else fp32 (config.json says
+    which ran); bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
     compile: bool = False
     """torch.compile the losses (6-17 s of compiling as each process starts; here +10-15% in fp32, slower in bf16)"""
     run_dir: str = "runs"
@@ -108,8 +118,8 @@ class Args:
     offline_steps: int = 25_000
     """gradient updates on the prior data before any interaction (rlkit q_num_pretrain2_steps)"""
     online_steps: int | None = None
-    """environment steps of online fine-tuning, one update each; default 500,000 (rlkit: 501 epochs x 1000 steps),
-    and a resumed run keeps its own unless this is given (a larger value extends it)"""
+    """environment steps of online fine-tuning, one update each (default 500,000: rlkit's 501 epochs x 1000 steps);
+    a resumed run keeps its own unless this is given (a larger value extends it)"""
     batch_size: int = 1024
     """transitions per online update"""
     offline_batch_size: int = 128
@@ -134,8 +144,7 @@ class Args:
     max_weight: float = 100.0
     """upper bound of the exp weights (only with --weighting exp)"""
     advantage_clip: float | None = None
-    """upper clip of the advantage before weighting (rlkit clip_score; default: 0.5 on the hand tasks, inf (none)
-    elsewhere)"""
+    """upper clip of the advantage before weighting (rlkit clip_score; default: 0.5 on hand tasks, none elsewhere)"""
     min_q_advantage: bool = True
     """use min(Q1, Q2) in the advantage (rlkit awr_min_q); else Q1"""
     value_from_mean: bool | None = None
@@ -308,7 +317,7 @@ class AWAC:
         if unresolved:
             raise ValueError(f"{', '.join(unresolved)} left at None: pass family_defaults(args)")
         self.args = args
-        bf16 = args.precision == "bf16"
+        bf16 = resolve_precision(args.precision, args.device) == "bf16"
         self.actor = GaussianActor(obs_dim, act_dim, args.actor_hidden_dims, args.min_log_std, args.max_log_std, bf16)
         self.critic = TwinQ(obs_dim, act_dim, args.hidden_dims, q_max, bf16)
         self.target_critic = TwinQ(obs_dim, act_dim, args.hidden_dims, q_max, bf16)
@@ -344,9 +353,8 @@ class AWAC:
         values |= dict(advantage_std=advantage.std(), advantage_max=advantage.max(), weight_mean=weights.mean())
         values |= dict(weight_max=weights.max(), weight_std=weights.std(), log_prob_mean=log_prob.mean())
         values |= dict(log_std_mean=dist.stddev.log().mean())
-        metrics = {"losses/critic": critic_loss, "losses/actor": actor_loss} | {
-            f"values/{k}": v for k, v in values.items()
-        }
+        metrics = {"losses/critic": critic_loss, "losses/actor": actor_loss}
+        metrics |= {f"values/{k}": v for k, v in values.items()}
         return critic_loss + actor_loss, {k: v.detach() for k, v in metrics.items()}
 
     @torch.no_grad()
@@ -359,10 +367,7 @@ class AWAC:
         a = self.args
         v_action = dist.mean if a.value_from_mean else dist.sample().clamp(-1.0, 1.0)
         q_pi = self.critic(obs, v_action)
-        if a.min_q_advantage:
-            advantage = q_data.min(0).values - q_pi.min(0).values
-        else:
-            advantage = q_data[0] - q_pi[0]
+        advantage = q_data.min(0).values - q_pi.min(0).values if a.min_q_advantage else q_data[0] - q_pi[0]
         if a.advantage_clip < math.inf:
             advantage = advantage.clamp(max=a.advantage_clip)
         return advantage, awac_weights(advantage, a.beta, a.weighting, a.max_weight)
@@ -381,9 +386,8 @@ class AWAC:
         return metrics
 
     def state_dict(self) -> dict:
-        return {
-            k: getattr(self, k).state_dict() for k in ("actor", "critic", "target_critic", "actor_opt", "critic_opt")
-        }
+        parts = ("actor", "critic", "target_critic", "actor_opt", "critic_opt")
+        return {k: getattr(self, k).state_dict() for k in parts}
 
     def load_state_dict(self, state: dict) -> None:
         for k, v in state.items():

@@ -29,7 +29,7 @@ in the AWAC paper's SACfD. Twin critics run as one batched ensemble.
 
 How the update runs (as in awac.py; none of it changes what is computed beyond float rounding): fused Adam, one
 foreach lerp for the targets, metrics kept on the device until logged, denormals flushed to zero;
-`--precision bf16` runs the hidden layers under bfloat16 autocast with everything after them in float32;
+hidden layers under bfloat16 autocast, the rest float32, where the hardware has bf16 units (`--precision auto`);
 `--compile` compiles the critic and actor losses (separately: the actor's loss uses the critic just stepped).
 
 Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, which reads like the paper's
@@ -54,7 +54,17 @@ import torch.nn.functional as F
 
 from utils.datasets import default_dataset, load_dataset
 from utils.envs import evaluate, make_env
-from utils.run import AT_LEAST_ONE, BATCH_SIZE, NON_NEGATIVE, POSITIVE, Run, cli, evaluate_only, setup
+from utils.run import (
+    AT_LEAST_ONE,
+    BATCH_SIZE,
+    NON_NEGATIVE,
+    POSITIVE,
+    Run,
+    cli,
+    evaluate_only,
+    resolve_precision,
+    setup,
+)
 
 
 @dataclass
@@ -66,9 +76,9 @@ class Args:
     """torch device, e.g. cpu or cuda"""
     threads: int = 0
     """torch CPU threads (0: torch's default); give parallel runs 1 each"""
-    precision: Literal["fp32", "bf16"] = "fp32"
-    """bf16: hidden layers under bfloat16 autocast (output layers, targets, log-probabilities and losses stay
-    float32); needs AMX/AVX-512-bf16 on a CPU or a GPU with bf16 tensor cores to pay"""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """auto: bf16 on a CPU with AMX or AVX-512-bf16 or a GPU with bf16 tensor cores, else fp32 (config.json says
+    which ran); bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
     compile: bool = False
     """torch.compile the losses (6-17 s of compiling as each process starts; measured 13-15% slower here)"""
     run_dir: str = "runs"
@@ -274,7 +284,7 @@ class SAC:
 
     def __init__(self, obs_dim: int, act_dim: int, args: Args):
         self.args = args
-        bf16 = args.precision == "bf16"
+        bf16 = resolve_precision(args.precision, args.device) == "bf16"
         self.actor = TanhGaussianActor(obs_dim, act_dim, args.hidden_dims, bf16).to(args.device)
         self.critic = TwinQ(obs_dim, act_dim, args.hidden_dims, bf16=bf16).to(args.device)
         self.target_critic = TwinQ(obs_dim, act_dim, args.hidden_dims, bf16=bf16).to(args.device)

@@ -122,6 +122,26 @@ def test_bf16_and_compiled_runs_reach_updates_in_both_phases(module, tmp_path, s
     assert json.loads((tmp_path / "fast" / "config.json").read_text())["precision"] == "bf16"
 
 
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_auto_precision_runs_bf16_only_where_the_cpu_has_bf16_units_and_records_it(
+    has_bf16, monkeypatch, tmp_path, small_pen_binary
+):
+    """The default `--precision auto` becomes bf16 on a CPU with AMX or AVX-512-bf16 and fp32 on one without (probed
+    through torch.cpu, faked here both ways); config.json and the checkpoint say which ran, and an agent built
+    directly from default Args resolves it the same way."""
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: has_bf16)
+    want = "bf16" if has_bf16 else "fp32"
+    assert awac.Args().precision == sac_fd.Args().precision == "auto"
+    agent = awac.AWAC(5, 3, awac.family_defaults(awac.Args(hidden_dims=(16, 16))), q_max=None)
+    assert agent.critic.bf16 is has_bf16 and agent.actor.net.bf16 is has_bf16
+    _, path = small_pen_binary
+    args = dict(env_id="pen-binary", dataset=str(path), offline_steps=20, online_steps=0, eval_every=10**6)
+    awac.train(awac.Args(**args, run_dir=str(tmp_path), run_name="auto", **TINY))
+    assert json.loads((tmp_path / "auto" / "config.json").read_text())["precision"] == want
+    assert torch.load(tmp_path / "auto" / "checkpoint.pt", weights_only=False)["args"]["precision"] == want
+
+
 def test_no_denormals_in_any_thread_after_training_on_real_data(door_human, tmp_path):
     """Without the flush, this run (1,500 updates on the human door demonstrations) leaves ~1,700 denormal
     numbers in its Adam moments (measured), which slow x86 arithmetic several-fold. A fresh process, as a user

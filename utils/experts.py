@@ -39,7 +39,7 @@ SAC_FD_DEFAULTS: dict = {
     "seed": 0,
     "device": "cpu",
     "threads": 0,
-    "precision": "fp32",
+    "precision": "auto",
     "compile": False,
     "run_dir": "runs",
     "run_name": None,

@@ -401,6 +401,30 @@ def check_device(device: str) -> None:
         )
 
 
+def bf16_pays(device: str) -> str | None:
+    """Why bfloat16 autocast pays on `device` ("AMX", "AVX-512-bf16", "GPU bf16"), or None where it does not: a
+    CPU without AMX tiles or AVX-512-bf16 emulates bf16 matmuls and runs them slower than fp32 (FACTS.md), and a GPU
+    before Ampere lacks bf16 tensor cores. `device` must pass check_device."""
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        for name, probe in (("AMX", "_is_amx_tile_supported"), ("AVX-512-bf16", "_is_avx512_bf16_supported")):
+            if getattr(torch.cpu, probe, lambda: False)():
+                return name
+        return None
+    if dev.type == "cuda":
+        with torch.cuda.device(dev):
+            return "GPU bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else None
+    return None
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """--precision as the update runs it: "fp32" or "bf16" as given; "auto" is bf16 where `bf16_pays(device)` and
+    fp32 elsewhere. The learning check behind "auto" is docs/results/precision (door, 4 seed pairs)."""
+    if precision != "auto":
+        return precision
+    return "bf16" if bf16_pays(device) else "fp32"
+
+
 def check_writable(run: Path) -> None:
     """Raises ArgumentError unless the run directory `run` can be created and written. Directories this creates to
     find out are removed again, so a run that fails later (a bad dataset) leaves nothing behind."""
@@ -427,7 +451,7 @@ def setup(args, checks: dict | None = None) -> tuple[Any, dict | None, Path]:
     """Everything before any work: checks the flags (COMMON_CHECKS and the script's own `checks`), loads
     --checkpoint and takes a resumed run's settings from it, sets threads and seeds. Returns (args, the checkpoint
     or None, the run directory: a new run's, not yet created, or the checkpoint's). Raises ArgumentError for a bad
-    flag, checkpoint or run name."""
+    flag, checkpoint or run name. `--precision auto` becomes fp32 or bf16 here (resolve_precision)."""
     # Adam's moments of dead units and weight-decayed weights sink below 1e-38, where x86 arithmetic is very slow
     # (measured: updates 4x slower after a few thousand). Flushing them to zero must come before the first parallel
     # torch op of the process: worker threads copy the flag from this thread when they start, not later.
@@ -437,6 +461,8 @@ def setup(args, checks: dict | None = None) -> tuple[Any, dict | None, Path]:
     ckpt = load_checkpoint(args.checkpoint, args.device, script_of(args)) if args.checkpoint else None
     if ckpt is not None:
         args = resume_args(args, ckpt["args"])
+    if getattr(args, "precision", None) == "auto":  # config.json and checkpoints record what ran
+        args = replace(args, precision=resolve_precision(args.precision, args.device))
     if getattr(args, "online_steps", 0) is None:  # a new run without --online-steps (None: a flag at its default
         args = replace(args, online_steps=DEFAULT_ONLINE_STEPS)  # would be indistinguishable from no flag)
     if args.threads:

@@ -362,7 +362,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_flush_denormal(True)  # as every training script does, before the first parallel op
     a.tmp = Path(tempfile.mkdtemp(prefix="awac-speed-"))
     from utils.envs import HAND_TASKS, make_env
+    from utils.run import bf16_pays, check_device, resolve_precision
 
+    check_device(a.device)
+    why = bf16_pays(a.device) or "no bf16 units"
+    print(f"The default, --precision auto, runs {resolve_precision('auto', a.device)} on {a.device} here ({why})")
     env = make_env(a.env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     update_table(a, obs_dim, act_dim, 0.0 if a.env_id in HAND_TASKS else None)
