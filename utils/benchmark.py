@@ -732,7 +732,8 @@ def paired(a_dirs: list[Path], b_dirs: list[Path], step: int, window: int) -> tu
     pairs = sorted(set(arms[0]) & set(arms[1]))
     if not pairs:
         raise SystemExit("no (task, seed) has a finished run in both arms")
-    names = [arms[i][pairs[0]]["dir"].parent.parent.name for i in (0, 1)]
+    names = [arms[i][pairs[0]]["dir"].parent.parent.name for i in (0, 1)]  # the experiments, or within one its algos
+    names = names if names[0] != names[1] else [arms[i][pairs[0]]["algo"] for i in (0, 1)]
     lines = [
         f"Paired: B = {names[1]} minus A = {names[0]}, {len(pairs)} pairs "
         f"({', '.join(f'{t} seed {s}' for t, s in pairs)}); "
