@@ -21,8 +21,8 @@ def last_env_step(metrics: Path) -> int:
     """The online env step of metrics.csv's last row (0 before the online phase or without the column)."""
     with metrics.open() as f:
         header, last = next(csv.reader(f)), None
-        for last in f:  # only the last line is kept
-            pass
+        for line in f:
+            last = line
     if last is None or "charts/env_step" not in header:
         return 0
     value = next(csv.reader([last]))[header.index("charts/env_step")]
