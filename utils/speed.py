@@ -9,10 +9,11 @@ Table 1, the update: updates/s of `awac.AWAC.update` (or `sac_fd.SAC.update`) fo
 does not depend on the values). All variants of one (threads, batch) cell are built and warmed up first (the warm-up
 time, which holds torch.compile's compiling, is printed), then timed in `--blocks` interleaved blocks of `--updates`
 updates; each figure is the median block, so a noisy neighbour hits every variant alike. With `--before REV`, the
-algorithm file as committed at git revision REV joins both tables as variant `before` (its own defaults: fp32, no
-flags it lacks). With `--corl PATH` (a checkout of github.com/corl-team/CORL; nothing of it is copied here), the
-same cells also time CORL's `AdvantageWeightedActorCritic.update` from `algorithms/finetune/awac.py`, its networks'
-hidden layers set to ours (CORL's default is 3 x 256) and its other code unchanged.
+algorithm file as committed at git revision REV joins both tables as variant `before` (its own defaults: fp32 before
+7f7d249, auto since; no flags it lacks). With `--corl PATH` (a checkout of github.com/corl-team/CORL; nothing of it
+is copied here), the same cells also time CORL's `AdvantageWeightedActorCritic.update` from
+`algorithms/finetune/awac.py`, its networks' hidden layers set to ours (CORL's default is 3 x 256) and its other
+code unchanged.
 
 Table 2, whole processes: `python awac.py` (or sac_fd.py) on the task with its default dataset, run twice per phase
 with two step counts (`--process-steps`); (n2 - n1) / (t2 - t1) is the phase's steps/s without start-up, dataset
