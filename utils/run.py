@@ -402,9 +402,9 @@ def check_device(device: str) -> None:
 
 
 def bf16_pays(device: str) -> str | None:
-    """Why bfloat16 autocast pays on `device` ("AMX", "AVX-512-bf16", "GPU bf16"), or None where it does not: a
-    CPU without AMX tiles or AVX-512-bf16 emulates bf16 matmuls and runs them slower than fp32 (FACTS.md), and a GPU
-    before Ampere lacks bf16 tensor cores. `device` must pass check_device."""
+    """Why bfloat16 autocast pays on `device` ("AMX", "AVX-512-bf16", "GPU bf16"), or None where it may not: the
+    measured 1.6-2.3x (docs/results/speed) comes from the CPU's AMX units; a CPU without AMX or AVX-512-bf16, or a
+    GPU without native bf16, has no bf16 matmul units (not measured here). `device` must pass check_device."""
     dev = torch.device(device)
     if dev.type == "cpu":
         for name, probe in (("AMX", "_is_amx_tile_supported"), ("AVX-512-bf16", "_is_avx512_bf16_supported")):
