@@ -3,6 +3,7 @@ the door got, from the door's own state in the observation (gymnasium-robotics A
 is the latch's angle, 28 the door hinge's, in radians; the goal is a hinge angle of at least 1.35, `info["success"]`).
 
     python docs/results/door-paper/failure_modes.py --horizon 400 RESULTS/precision-fp32/runs/*/checkpoint.pt
+    python docs/results/door-paper/failure_modes.py --data door-human door-bc
 
 Per checkpoint, with the mean action (as the evaluations) and with sampled actions (as the online phase acts), on
 the evaluation's 50 initial states (seeds 1,000,000 + 1,000 x training seed + i): the fraction of episodes
@@ -12,7 +13,10 @@ the evaluation's 50 initial states (seeds 1,000,000 + 1,000 x training seed + i)
 - reached, lost: the goal was reached but not held to the last step;
 - held: the goal held at the last step (`eval/success_final`);
 
-and the median first step at the goal and the mean number of steps at the goal of the episodes that reached it.
+and the median first step at which the door moved (of the episodes where it did: reaching the handle and releasing
+the latch take this long), the median first step at the goal and the mean number of steps at the goal of the
+episodes that reached it. `--data door-human door-bc` adds the same counts for the prior data's episodes (the
+hinge angle of their next_observations; a human demonstration may run past 200 steps).
 With `--horizon 400`, the same policies also run past the task's 200 steps, and the table adds the fraction of
 episodes at the goal by step 300 and 400 ("too slow or unable?"). Prints a markdown table. A reading aid for the
 door report: it changes no run.
@@ -31,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 import awac  # noqa: E402
+from utils.datasets import load_dataset  # noqa: E402
 from utils.envs import make_env  # noqa: E402
 
 LATCH, HINGE, GOAL, MOVED = 27, 28, 1.35, 0.05
@@ -56,12 +61,21 @@ def rollouts(
     return angles
 
 
+def data_episodes(dataset: str) -> list[np.ndarray]:
+    """Hinge angles of each episode of a dataset id (`utils.datasets.DATASETS`, built and cached on first use),
+    split at its timeouts and terminals; the last episode ends with the data."""
+    data = load_dataset(dataset, "door-binary", progress=False)
+    ends = np.flatnonzero(np.logical_or(data["timeouts"], data["terminals"])) + 1
+    return [a for a in np.split(data["next_observations"][:, HINGE], ends) if len(a)]
+
+
 def classify(long: list[np.ndarray], horizon: int = 200) -> dict[str, float]:
-    """Fractions of episodes per outcome within the task's `horizon`, the median first step at the goal and the
-    mean steps at the goal of the episodes that reached it; and, for episodes run longer, the fraction at the goal
-    by step 300 and 400."""
+    """Fractions of episodes per outcome within the task's `horizon`, the median first step at which the door
+    moved and at the goal (of the episodes that got there) and the mean steps at the goal of the episodes that
+    reached it; and, for episodes run longer, the fraction at the goal by step 300 and 400. Steps count from 1."""
     angles = [a[:horizon] for a in long]
     at_goal = [a >= GOAL for a in angles]
+    moved = [a >= MOVED for a in angles]
     later = {f"goal by {n}": np.mean([(a[:n] >= GOAL).any() for a in long]) for n in (300, 400) if len(long[0]) >= n}
     reached = [g.any() for g in at_goal]
     return {
@@ -69,7 +83,10 @@ def classify(long: list[np.ndarray], horizon: int = 200) -> dict[str, float]:
         "partial": np.mean([MOVED <= a.max() < GOAL for a in angles]),
         "reached, lost": np.mean([r and not g[-1] for r, g in zip(reached, at_goal)]),
         "held": np.mean([g[-1] for g in at_goal]),
-        "first step at goal": np.median([g.argmax() for g, r in zip(at_goal, reached) if r])
+        "first step moved": np.median([m.argmax() + 1 for m in moved if m.any()])
+        if any(m.any() for m in moved)
+        else np.nan,
+        "first step at goal": np.median([g.argmax() + 1 for g, r in zip(at_goal, reached) if r])
         if any(reached)
         else np.nan,
         "steps at goal": np.mean([g.sum() for g, r in zip(at_goal, reached) if r]) if any(reached) else np.nan,
@@ -79,15 +96,23 @@ def classify(long: list[np.ndarray], horizon: int = 200) -> dict[str, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("checkpoints", nargs="+", type=Path)
+    p.add_argument("checkpoints", nargs="*", type=Path)
+    p.add_argument("--data", nargs="*", default=[], help="dataset ids whose episodes to count too (door-human door-bc)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--horizon", type=int, default=200, help="steps per rollout (the task has 200)")
     a = p.parse_args()
     torch.set_num_threads(1)
-    keys = ("latch", "partial", "reached, lost", "held", "first step at goal", "steps at goal")
+    counts = ("first step moved", "first step at goal", "steps at goal")
+    keys = ("latch", "partial", "reached, lost", "held", *counts)
     keys += tuple(f"goal by {n}" for n in (300, 400) if a.horizon >= n)
     print("| checkpoint | step | actions | " + " | ".join(keys) + " |")
     print("|---|---|---|" + "---|" * len(keys))
+
+    def cells(row: dict[str, float]) -> str:
+        return " | ".join("" if k not in row else f"{row[k]:.0f}" if k in counts else f"{row[k]:.2f}" for k in keys)
+
+    for dataset in a.data:
+        print(f"| data: {dataset} | | data | {cells(classify(data_episodes(dataset)))} |")
     for path in a.checkpoints:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
         args = awac.family_defaults(awac.Args(**{**ckpt["args"], "checkpoint": None, "eval_only": False}))
@@ -96,9 +121,8 @@ def main() -> None:
         step = ckpt.get("counters", {}).get("env_step", "?")
         for deterministic in (True, False):
             row = classify(rollouts(agent.actor, args.seed, a.episodes, deterministic, a.horizon))
-            cells = [f"{row[k]:.0f}" if k in ("first step at goal", "steps at goal") else f"{row[k]:.2f}" for k in keys]
             name = f"{path.parent.parent.parent.name}/{path.parent.name}"
-            print(f"| {name} | {step} | {'mean' if deterministic else 'sampled'} | " + " | ".join(cells) + " |")
+            print(f"| {name} | {step} | {'mean' if deterministic else 'sampled'} | {cells(row)} |")
 
 
 if __name__ == "__main__":
