@@ -3,7 +3,7 @@ the door got, from the door's own state in the observation (gymnasium-robotics A
 is the latch's angle, 28 the door hinge's, in radians; the goal is a hinge angle of at least 1.35, `info["success"]`).
 
     python docs/results/door-paper/failure_modes.py --horizon 400 RESULTS/precision-fp32/runs/*/checkpoint.pt
-    python docs/results/door-paper/failure_modes.py --data door-human door-bc
+    python docs/results/door-paper/failure_modes.py RESULTS/door-full/runs/*/checkpoint.pt --data door-human door-bc
 
 Per checkpoint, with the mean action (as the evaluations) and with sampled actions (as the online phase acts), on
 the evaluation's 50 initial states (seeds 1,000,000 + 1,000 x training seed + i): the fraction of episodes
@@ -16,7 +16,7 @@ the evaluation's 50 initial states (seeds 1,000,000 + 1,000 x training seed + i)
 and the median first step at which the door moved (of the episodes where it did: reaching the handle and releasing
 the latch take this long), the median first step at the goal and the mean number of steps at the goal of the
 episodes that reached it. `--data door-human door-bc` adds the same counts for the prior data's episodes (the
-hinge angle of their next_observations; a human demonstration may run past 200 steps).
+hinge angle of their next_observations, each episode to its own end: the human demonstrations run 223-300 steps).
 With `--horizon 400`, the same policies also run past the task's 200 steps, and the table adds the fraction of
 episodes at the goal by step 300 and 400 ("too slow or unable?"). Prints a markdown table. A reading aid for the
 door report: it changes no run.
@@ -76,7 +76,9 @@ def classify(long: list[np.ndarray], horizon: int = 200) -> dict[str, float]:
     angles = [a[:horizon] for a in long]
     at_goal = [a >= GOAL for a in angles]
     moved = [a >= MOVED for a in angles]
-    later = {f"goal by {n}": np.mean([(a[:n] >= GOAL).any() for a in long]) for n in (300, 400) if len(long[0]) >= n}
+    later = {
+        f"goal by {n}": np.mean([(a[:n] >= GOAL).any() for a in long]) for n in (300, 400) if min(map(len, long)) >= n
+    }
     reached = [g.any() for g in at_goal]
     return {
         "latch": np.mean([a.max() < MOVED for a in angles]),
@@ -109,10 +111,14 @@ def main() -> None:
     print("|---|---|---|" + "---|" * len(keys))
 
     def cells(row: dict[str, float]) -> str:
-        return " | ".join("" if k not in row else f"{row[k]:.0f}" if k in counts else f"{row[k]:.2f}" for k in keys)
+        return " | ".join(
+            "" if k not in row else "-" if np.isnan(row[k]) else f"{row[k]:.0f}" if k in counts else f"{row[k]:.2f}"
+            for k in keys
+        )
 
     for dataset in a.data:
-        print(f"| data: {dataset} | | data | {cells(classify(data_episodes(dataset)))} |")
+        episodes = data_episodes(dataset)  # each to its own end: the human demonstrations run 223-300 steps
+        print(f"| data: {dataset} | | data | {cells(classify(episodes, max(map(len, episodes))))} |")
     for path in a.checkpoints:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
         args = awac.family_defaults(awac.Args(**{**ckpt["args"], "checkpoint": None, "eval_only": False}))
@@ -121,7 +127,9 @@ def main() -> None:
         step = ckpt.get("counters", {}).get("env_step", "?")
         for deterministic in (True, False):
             row = classify(rollouts(agent.actor, args.seed, a.episodes, deterministic, a.horizon))
-            name = f"{path.parent.parent.parent.name}/{path.parent.name}"
+            name = f"{path.parent.parent.parent.name}/{path.parent.name}"  # <experiment>/<run>
+            if path.name != "checkpoint.pt":  # a copy (snapshots.py): <copies>/<run>/<file>
+                name = f"{path.parent.parent.name}/{path.parent.name}/{path.stem}"
             print(f"| {name} | {step} | {'mean' if deterministic else 'sampled'} | {cells(row)} |")
 
 

@@ -1,10 +1,10 @@
-"""Keeps a copy of each door-full AWAC run's checkpoint just after every 100K online steps (a run keeps only its
-latest), so that failure_modes.py can read the policy's pace across training. Polls every 60 s; it dies with the
-session, so re-issue it with the runs:
+"""Keeps a copy of each door-full (and door-full-noclip) AWAC run's checkpoint just after every 100K online steps
+(a run keeps only its latest), so that failure_modes.py can read the policy's pace across training. Polls every
+60 s; it dies with the session, so re-issue it with the runs:
 
     nohup python docs/results/door-paper/snapshots.py > ~/awac-results/snapshots.log 2>&1 &
 
-Copies go to ~/awac-results/door-full-snapshots/<run>/after-<milestone>.pt: the first checkpoint written after the
+Copies go to ~/awac-results/<experiment>-snapshots/<run>/after-<milestone>.pt: the first checkpoint written after the
 run was seen past the milestone (checkpoints come every 10K steps, so within about 15K steps of it).
 """
 
@@ -13,8 +13,8 @@ import shutil
 import time
 from pathlib import Path
 
-RUNS = Path.home() / "awac-results" / "door-full" / "runs"
-OUT = Path.home() / "awac-results" / "door-full-snapshots"
+RESULTS = Path.home() / "awac-results"
+EXPERIMENTS = ("door-full", "door-full-noclip")
 
 
 def last_env_step(metrics: Path) -> int:
@@ -30,22 +30,26 @@ def last_env_step(metrics: Path) -> int:
 
 
 def main() -> None:
-    seen: dict[tuple[str, int], float] = {}  # (run, milestone) -> when the run was first seen past it
+    seen: dict[tuple[Path, int], float] = {}  # (run, milestone) -> when the run was first seen past it
     while True:
-        for run in sorted(p for p in RUNS.glob("door-binary__awac__*") if p.is_dir()):
+        runs = [
+            p for e in EXPERIMENTS for p in sorted((RESULTS / e / "runs").glob("door-binary__awac__*")) if p.is_dir()
+        ]
+        for run in runs:
             metrics, ckpt = run / "metrics.csv", run / "checkpoint.pt"
             if not metrics.is_file() or not ckpt.is_file():
                 continue
             milestone = last_env_step(metrics) // 100_000 * 100_000
-            target = OUT / run.name / f"after-{milestone}.pt"
+            target = RESULTS / f"{run.parent.parent.name}-snapshots" / run.name / f"after-{milestone}.pt"
             if milestone == 0 or target.exists():
                 continue
-            seen.setdefault((run.name, milestone), time.time())
-            if ckpt.stat().st_mtime > seen[run.name, milestone]:  # the first checkpoint written after the crossing
+            seen.setdefault((run, milestone), time.time())
+            if ckpt.stat().st_mtime > seen[run, milestone]:  # the first checkpoint written after the crossing
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(ckpt, target.with_suffix(".tmp"))
                 target.with_suffix(".tmp").rename(target)
-                print(f"{time.strftime('%H:%M')} {run.name}: copied the checkpoint after {milestone:,}", flush=True)
+                name = f"{run.parent.parent.name}/{run.name}"
+                print(f"{time.strftime('%H:%M')} {name}: copied the checkpoint after {milestone:,}", flush=True)
         time.sleep(60)
 
 
