@@ -66,7 +66,9 @@ def main() -> None:
                     w = torch.softmax(adv.clamp(max=clip) / args.beta, 0)
                     out.append(w.topk(BATCH // 100).values.sum())
         cells = [np.mean(x) for x in (above, above_prior, above_online, a_above, top_clip, top_free)]
-        name = f"{path.parent.parent.parent.name}/{path.parent.name}"
+        name = f"{path.parent.parent.parent.name}/{path.parent.name}"  # <experiment>/<run>
+        if path.name != "checkpoint.pt":  # a copy (snapshots.py): <copies>/<run>/<file>
+            name = f"{path.parent.parent.name}/{path.parent.name}/{path.stem}"
         clip = f"{args.advantage_clip:g}"
         row = f"| {name} | {clip} | {len(online['reward']):,} | " + " | ".join(f"{c:.2f}" for c in cells) + " |"
         print(row, flush=True)
