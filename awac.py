@@ -28,15 +28,13 @@ lambda 2 fails offline and lambda 30 matches the data: docs/results/locomotion).
 Deviations from rlkit, each deliberate: actions stored and fed to the target are clipped to the action space (the
 env clips them anyway); all prior data go into the buffer (rlkit keeps 90%); bootstrap through `truncated`, never
 through `terminated` (rlkit's hand config zeroes every terminal; nothing terminates on Adroit, so the two agree);
-online updates start at the first environment step (rlkit first collects 1000); PyTorch's default initialization.
+online updates start at the first environment step (rlkit first collects 1000); PyTorch's default init, but clamped
+critics start at q_max - 1 (else 3-20% of twin pairs began dead on door: docs/results/door-paper/screen).
 
 How the update runs (the same math to float rounding): twin critics as one batched ensemble, one backward of the
-summed losses, one actor forward for both V(s) and log pi(a|s), fused Adam, metrics read only on logging steps.
-Hidden layers run under bfloat16 autocast, the rest in float32, where the CPU or GPU has bf16 units (`--precision
-auto`, the default; docs/results/precision); `--compile` uses torch.compile; `python -m utils.speed` times both.
-
-Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, which reads like the paper's
-Algorithm 1; the run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
+summed losses, one actor forward for both V(s) and log pi(a|s), fused Adam, metrics read only on logging steps;
+hidden layers under bfloat16 autocast where the CPU or GPU has bf16 units (`--precision auto`, the default:
+docs/results/precision); `--compile`: torch.compile. `train()` reads like Algorithm 1; utils/run.py keeps the runs.
 Run:  python awac.py                                  (the paper's setting: door-binary and its default dataset)
       python awac.py --env-id pen-binary --offline-steps 25000 --online-steps 100000 --batch-size 256
       python awac.py --checkpoint runs/<run>/checkpoint.pt --eval-only
@@ -230,6 +228,9 @@ class TwinQ(nn.Module):
         self.hidden = nn.ModuleList(EnsembleLinear(2, i, o) for i, o in zip(dims[:-1], dims[1:]))
         self.out = EnsembleLinear(2, dims[-1], 1)
         self.q_max, self.bf16 = q_max, bf16
+        if q_max is not None:  # a clamped Q above q_max for every input gets no gradient, ever: start it below,
+            nn.init.uniform_(self.out.weight, -3e-3, 3e-3)  # with rlkit's output layer and a bias one reward under
+            nn.init.constant_(self.out.bias, q_max - 1.0)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, action], -1).expand(2, -1, -1)
@@ -440,10 +441,9 @@ def evaluate_policy(actor: GaussianActor, args: Args, video: Path | None = None)
 
 
 def train(args: Args) -> dict[str, float]:
-    """Runs AWAC (the paper's Algorithm 1): `offline_steps` updates on the prior data, then `online_steps`
-    environment steps with one update each, adding new transitions to the same buffer. Returns the final metrics
-    (also in <run>/final.json): `offline/eval/*` and `offline/wall_time_s` after the offline phase, `eval/*` at
-    the end, `charts/SPS` (steps of this process per second), `wall_time_s` (over resumes), `run_dir`.
+    """Runs AWAC (the paper's Algorithm 1): `offline_steps` updates on the prior data, then `online_steps` env
+    steps with one update each, new transitions joining the same buffer. Returns the final metrics (also in
+    <run>/final.json): `offline/eval/*`, `offline/wall_time_s`, `eval/*`, `charts/SPS`, `wall_time_s`, `run_dir`.
 
     Raises:
         ArgumentError: a field out of range, an unusable checkpoint, or a run directory that holds a run.
