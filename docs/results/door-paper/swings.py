@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,9 @@ def main() -> None:
     print("| online step | runs | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 2) + "|")
     for s in sorted(pooled):
-        m = np.nanmean(pooled[s], axis=0)
+        with warnings.catch_warnings():  # a definition no run logged stays NaN, and prints blank
+            warnings.simplefilter("ignore", RuntimeWarning)
+            m = np.nanmean(pooled[s], axis=0)
         print(f"| {s:,} | {len(pooled[s])} | " + " | ".join("" if np.isnan(x) else f"{x:.2f}" for x in m) + " |")
 
     print("\nMean absolute change between consecutive online evaluations (in episodes of N in brackets):\n")
