@@ -56,7 +56,6 @@ def test_shapes_and_q_clamp():
     assert actor.act(np.zeros(5), deterministic=True).shape == (3,)
 
 
-
 def test_clamped_critics_start_below_the_clamp_so_every_seed_learns():
     # With PyTorch's default init, a clamped critic whose every output starts above 0 has no gradient, ever: on door,
     # 20% of 4x256 twin pairs (and 3% of 2x256) began so, and one screen run learned nothing in its critics.
@@ -70,6 +69,7 @@ def test_clamped_critics_start_below_the_clamp_so_every_seed_learns():
         assert (critic.out.bias.grad.abs() > 0).all(), f"seed {seed}: a critic gets no gradient"
     torch.manual_seed(0)  # without a clamp the output layer keeps PyTorch's default init (SAC's critics)
     assert awac.TwinQ(39, 28, (16,)).out.bias.abs().max() > 1e-2
+
 
 def test_update_on_a_batch_moves_the_actor_toward_high_advantage_actions():
     torch.manual_seed(0)
