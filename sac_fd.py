@@ -210,8 +210,8 @@ class TwinQ(nn.Module):
         self.hidden = nn.ModuleList(EnsembleLinear(2, i, o) for i, o in zip(dims[:-1], dims[1:]))
         self.out = EnsembleLinear(2, dims[-1], 1)
         self.q_max, self.bf16 = q_max, bf16
-        if q_max is not None:  # a clamped Q above q_max for every input gets no gradient, ever: start it below,
-            nn.init.uniform_(self.out.weight, -3e-3, 3e-3)  # with rlkit's output layer and a bias one reward under
+        if q_max is not None:  # a Q above q_max on every input never gets a gradient through the clamp, so
+            nn.init.uniform_(self.out.weight, -3e-3, 3e-3)  # start near q_max - 1 (rlkit's +-3e-3 output weights)
             nn.init.constant_(self.out.bias, q_max - 1.0)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

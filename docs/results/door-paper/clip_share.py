@@ -24,7 +24,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-import awac  # noqa: E402
+from failure_modes import checkpoint_name, load_agent  # noqa: E402  (this directory is on sys.path)
+
 from utils.datasets import load_dataset  # noqa: E402
 
 CLIP, BATCH, BATCHES = 0.5, 1024, 32
@@ -40,10 +41,7 @@ def main() -> None:
     print("| checkpoint | clip | online transitions | " + " | ".join(cols) + " |")
     print("|---|---|---|" + "---|" * len(cols))
     for path in a.checkpoints:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        args = awac.family_defaults(awac.Args(**{**ckpt["args"], "checkpoint": None, "eval_only": False}))
-        agent = awac.AWAC(39, 28, args, q_max=0.0)
-        agent.load_state_dict(ckpt["agent"])
+        ckpt, args, agent = load_agent(path)
         online = ckpt["online_data"]
         obs = torch.cat([torch.as_tensor(prior["observations"], dtype=torch.float32), online["obs"].float()])
         action = torch.cat([torch.as_tensor(prior["actions"], dtype=torch.float32), online["action"].float()])
@@ -66,9 +64,7 @@ def main() -> None:
                     w = torch.softmax(adv.clamp(max=clip) / args.beta, 0)
                     out.append(w.topk(BATCH // 100).values.sum())
         cells = [np.mean(x) for x in (above, above_prior, above_online, a_above, top_clip, top_free)]
-        name = f"{path.parent.parent.parent.name}/{path.parent.name}"  # <experiment>/<run>
-        if path.name != "checkpoint.pt":  # a copy (snapshots.py): <copies>/<run>/<file>
-            name = f"{path.parent.parent.name}/{path.parent.name}/{path.stem}"
+        name = checkpoint_name(path)
         clip = f"{args.advantage_clip:g}"
         row = f"| {name} | {clip} | {len(online['reward']):,} | " + " | ".join(f"{c:.2f}" for c in cells) + " |"
         print(row, flush=True)

@@ -61,6 +61,22 @@ def rollouts(
     return angles
 
 
+def load_agent(path: Path) -> tuple[dict, awac.Args, awac.AWAC]:
+    """(the checkpoint, its resolved Args, the AWAC agent with its weights) of a door-binary checkpoint."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    args = awac.family_defaults(awac.Args(**{**ckpt["args"], "checkpoint": None, "eval_only": False}))
+    agent = awac.AWAC(39, 28, args, q_max=0.0)
+    agent.load_state_dict(ckpt["agent"])
+    return ckpt, args, agent
+
+
+def checkpoint_name(path: Path) -> str:
+    """<experiment>/<run> for a run's checkpoint.pt, <copies>/<run>/<file> for a copy kept by snapshots.py."""
+    if path.name == "checkpoint.pt":
+        return f"{path.parent.parent.parent.name}/{path.parent.name}"
+    return f"{path.parent.parent.name}/{path.parent.name}/{path.stem}"
+
+
 def data_episodes(dataset: str) -> list[np.ndarray]:
     """Hinge angles of each episode of a dataset id (`utils.datasets.DATASETS`, built and cached on first use),
     split at its timeouts and terminals; the last episode ends with the data."""
@@ -120,17 +136,11 @@ def main() -> None:
         episodes = data_episodes(dataset)  # each to its own end: the human demonstrations run 223-300 steps
         print(f"| data: {dataset} | | data | {cells(classify(episodes, max(map(len, episodes))))} |")
     for path in a.checkpoints:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        args = awac.family_defaults(awac.Args(**{**ckpt["args"], "checkpoint": None, "eval_only": False}))
-        agent = awac.AWAC(39, 28, args, q_max=0.0)
-        agent.load_state_dict(ckpt["agent"])
+        ckpt, args, agent = load_agent(path)
         step = ckpt.get("counters", {}).get("env_step", "?")
         for deterministic in (True, False):
             row = classify(rollouts(agent.actor, args.seed, a.episodes, deterministic, a.horizon))
-            name = f"{path.parent.parent.parent.name}/{path.parent.name}"  # <experiment>/<run>
-            if path.name != "checkpoint.pt":  # a copy (snapshots.py): <copies>/<run>/<file>
-                name = f"{path.parent.parent.name}/{path.parent.name}/{path.stem}"
-            print(f"| {name} | {step} | {'mean' if deterministic else 'sampled'} | {cells(row)} |")
+            print(f"| {checkpoint_name(path)} | {step} | {'mean' if deterministic else 'sampled'} | {cells(row)} |")
 
 
 if __name__ == "__main__":
