@@ -23,5 +23,5 @@ done
 python docs/results/door-paper/failure_modes.py --horizon 400 "${snaps[@]}" --data door-human door-bc \
   > "$OUT/failure_modes.md"
 python docs/results/door-paper/clip_share.py "${snaps[@]}" > "$OUT/clip_share.md"
-python docs/results/door-paper/swings.py --until 150000 "$R"/door-full/runs/door-binary__awac__* > "$OUT/swings.md"
+python docs/results/door-paper/swings.py --until 150000 "$R"/door-full/runs/door-binary__awac__[0-9] > "$OUT/swings.md"
 echo "wrote $OUT"

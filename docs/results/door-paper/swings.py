@@ -55,6 +55,9 @@ def main() -> None:
     a = p.parse_args()
     keys = [f"eval/{d}" for d in SUCCESS_DEFINITIONS]
     names = list(SUCCESS_DEFINITIONS)
+    for run in a.runs:
+        if not (run / "metrics.csv").is_file():
+            sys.exit(f"swings.py: {run} is not a run directory (no metrics.csv); pass run directories, not logs")
     data = {run: online_evals(run, keys) for run in a.runs}
 
     pooled: dict[int, list[np.ndarray]] = {}
