@@ -20,8 +20,11 @@ snaps=()
 for s in 0 1 2; do
   snaps+=("$R"/door-full-snapshots/door-binary__awac__$s/after-*.pt "$R"/door-full/runs/door-binary__awac__$s/checkpoint.pt)
 done
-python docs/results/door-paper/failure_modes.py --horizon 400 "${snaps[@]}" --data door-human door-bc \
-  > "$OUT/failure_modes.md"
-python docs/results/door-paper/clip_share.py "${snaps[@]}" > "$OUT/clip_share.md"
-python docs/results/door-paper/swings.py --until 150000 "$R"/door-full/runs/door-binary__awac__[0-9] > "$OUT/swings.md"
+title() { printf '# %s\n\n`%s`, on the door-full AWAC runs (seeds 0-2, 500K): definitions in the script'"'"'s docstring; read in ../README.md.\n\n' "$1" "$2"; }
+{ title "Where door episodes fail, across training" "failure_modes.py --horizon 400 <checkpoints> --data door-human door-bc"
+  python docs/results/door-paper/failure_modes.py --horizon 400 "${snaps[@]}" --data door-human door-bc; } > "$OUT/failure_modes.md"
+{ title "How much the advantage clip flattens the actor's update" "clip_share.py <checkpoints>"
+  python docs/results/door-paper/clip_share.py "${snaps[@]}"; } > "$OUT/clip_share.md"
+{ title "Evaluation swings, and the pooled curve up to 150K" "swings.py --until 150000 <runs>"
+  python docs/results/door-paper/swings.py --until 150000 "$R"/door-full/runs/door-binary__awac__[0-9]; } > "$OUT/swings.md"
 echo "wrote $OUT"
