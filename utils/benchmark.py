@@ -163,6 +163,57 @@ def flags_for(algo: str, words: list[str]) -> list[str]:
     return out
 
 
+# Fields that say where and how a run executes or is logged, not what it learns: a run on disk may differ from the
+# command in these and still be the run the command asks for.
+NOT_SETTINGS = frozenset(
+    "checkpoint eval_only device threads progress wandb_mode wandb_project wandb_group run_dir run_name data_dir "
+    "capture_video".split()
+)
+
+
+def requested_config(algo: str, flags: list[str]) -> dict:
+    """The config.json that `python <algo>.py <flags>` would write for a new run, as far as the benchmark can know it
+    without running it: the script's Args parsed from `flags` (tyro, as the script's command line does), with
+    --precision auto resolved on this machine, --online-steps' default filled in, and the per-task defaults of a
+    script that has `family_defaults` (awac.py) resolved. Fields a script resolves elsewhere stay None. Values are
+    JSON's (tuples as lists, infinity as "inf"). Raises SystemExit naming the flags when tyro rejects them."""
+    import tyro
+
+    from utils.run import DEFAULT_ONLINE_STEPS, resolve_precision, strict_json
+
+    module = load_script(algo)
+    try:
+        args = tyro.cli(module.Args, args=flags, console_outputs=False)
+    except SystemExit:
+        raise SystemExit(
+            f"--algos {algo}: its script rejects the flags {' '.join(flags)} (run it with them to see why)"
+        ) from None
+    changes = {}
+    if getattr(args, "precision", None) == "auto":
+        changes["precision"] = resolve_precision("auto", args.device)
+    if getattr(args, "online_steps", 0) is None:
+        changes["online_steps"] = DEFAULT_ONLINE_STEPS
+    args = dataclasses.replace(args, **changes)
+    if callable(getattr(module, "family_defaults", None)):
+        args = module.family_defaults(args)
+    return json.loads(strict_json(dataclasses.asdict(args)))
+
+
+def settings_differ(run_dir: Path, requested: dict) -> list[str]:
+    """The fields (NOT_SETTINGS aside) in which the run in `run_dir` (its config.json) differs from `requested`
+    (`requested_config`), each as "name: run X, command Y"; [] when they agree or the run has no config.json. A field
+    that only one side has (a run made before the field existed) is not compared."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return []
+    saved = json.loads(path.read_text())
+    return [
+        f"{k}: run {json.dumps(saved[k])}, command {json.dumps(v)}"
+        for k, v in requested.items()
+        if k in saved and k not in NOT_SETTINGS and saved[k] != v
+    ]
+
+
 @dataclasses.dataclass
 class Cell:
     """One (algorithm, task, seed) cell of the grid: the command of its run and, once launched, its outcome."""
@@ -860,6 +911,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--launcher", choices=("local", "ray"), default="local")
     p.add_argument("--ray-address", default="auto", help="address of the Ray cluster for --launcher ray")
     p.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs each Ray task asks for")
+    p.add_argument(
+        "--rerun",
+        action="store_true",
+        help="delete and run again the runs of this experiment that were made with other settings than the command's "
+        "(without it, the benchmark refuses to reuse or resume them)",
+    )
     a = p.parse_args(argv)
     for algo in a.algos:  # a missing script or one without Args/train stops here, before any run starts
         load_script(algo)
@@ -870,6 +927,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
     a.experiment = a.experiment or "_".join(["-".join(map(algo_name, a.algos)), "-".join(a.envs), a.budget or "custom"])
     out = a.results_dir / a.experiment
     runs = plan(a, extra, out / "runs")
+    stale = []  # runs on disk (finished, or with a checkpoint to resume) made with other settings than asked for
+    for run in runs:
+        if run_holder(run.run_dir) is None and (run.run_dir / "config.json").is_file():
+            flags = [w for w in run.command[2:] if w not in ("--checkpoint", str(run.run_dir / "checkpoint.pt"))]
+            differ = settings_differ(run.run_dir, requested_config(run.command[1], flags))
+            if differ:
+                stale.append((run, differ))
+    if stale and not a.rerun:
+        run, differ = stale[0]
+        others = f" (and {len(stale) - 1} more runs)" if len(stale) > 1 else ""
+        raise SystemExit(
+            f"{run.run_dir} was made with other settings than this command's{others}: {'; '.join(differ)} (give a "
+            "new --experiment to keep it, or --rerun to delete it and run again)"
+        )
+    for run, _ in stale:  # --rerun: the user asked for these runs to be made again with the command's settings
+        print(f"--rerun: deleting {run.run_dir} (made with other settings)")
+        shutil.rmtree(run.run_dir)
+        Path(str(run.run_dir) + ".log").unlink(missing_ok=True)
+        run.command = [w for w in run.command if w not in ("--checkpoint", str(run.run_dir / "checkpoint.pt"))]
     for run in runs:
         holder = run_holder(run.run_dir)
         if holder is not None:  # another process works on it (a grid re-issued while the first still runs)

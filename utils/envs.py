@@ -221,6 +221,13 @@ def episode_success(goal: list[bool] | np.ndarray, env_id: str) -> dict[str, flo
     }
 
 
+def first_goal_step(goal: list[bool] | np.ndarray) -> int | None:
+    """The 1-based step at which the goal first holds in one episode's per-step goal flags (T,), or None if it never
+    does: the pace at which a policy opens the door (logged as eval/goal_step, see `evaluate`)."""
+    hits = np.flatnonzero(np.asarray(goal, dtype=bool))
+    return int(hits[0]) + 1 if len(hits) else None
+
+
 def check_rendering(env_id: str) -> None:
     """Renders one frame of `env_id` and loads the video encoder, so that --capture-video fails before a run starts
     instead of in its middle.
@@ -278,8 +285,10 @@ def evaluate(
         `return_mean`, `return_std` (population std over episodes), `normalized_score` (of the mean return, see
         `normalized_score`), the fraction of episodes that succeed by each of `SUCCESS_DEFINITIONS`:
         `success_final` (goal at the last step), `success_any` (at any step) and `success_rate` (on more than
-        `success_steps` steps, hand_dapg's `evaluate_success`), each NaN for envs without `info["success"]`, and
-        `length_mean` (steps).
+        `success_steps` steps, hand_dapg's `evaluate_success`), each NaN for envs without `info["success"]`;
+        the pace of a goal task (NaN without `info["success"]`): `goal_step`, the median over the episodes that reach
+        the goal of the first step (1-based) at which it holds, or the mean episode length when no episode reaches it,
+        and `goal_never`, the fraction of episodes that never reach it; and `length_mean` (steps).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -311,15 +320,21 @@ def evaluate(
         returns.append(ep_return)
         lengths.append(ep_len)
         if has_success:
-            successes.append(episode_success(goal, env_id))
+            successes.append({**episode_success(goal, env_id), "goal_step": first_goal_step(goal)})
         if writer is not None and i == 0:
             writer.close()
     env.close()
     return_mean = float(np.mean(returns))
+    first = [e["goal_step"] for e in successes if e["goal_step"] is not None]  # 1-based step of the first goal
+    pace = {
+        "goal_step": float(np.median(first) if first else np.mean(lengths)) if has_success else float("nan"),
+        "goal_never": 1.0 - len(first) / len(successes) if has_success else float("nan"),
+    }
     return {
         "return_mean": return_mean,
         "return_std": float(np.std(returns)),
         "normalized_score": normalized_score(env_id, return_mean),
         **{k: float(np.mean([e[k] for e in successes])) if has_success else float("nan") for k in SUCCESS_DEFINITIONS},
+        **pace,
         "length_mean": float(np.mean(lengths)),
     }
