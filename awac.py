@@ -25,11 +25,11 @@ one update per environment step, 500,000 online steps (501 epochs of 1000). On e
 (FAMILY_DEFAULTS): beta 2, no advantage clip, V(s) from a sampled action, a 4x256 actor, no Q clamp (on HalfCheetah
 lambda 2 fails offline and lambda 30 matches the data: docs/results/locomotion).
 
-Deviations from rlkit, each deliberate: actions stored and fed to the target are clipped to the action space (the
-env clips them anyway); all prior data go into the buffer (rlkit keeps 90%); bootstrap through `truncated`, never
-through `terminated` (rlkit's hand config zeroes every terminal; nothing terminates on Adroit, so the two agree);
-online updates start at the first environment step (rlkit first collects 1000); PyTorch's default init, but clamped
-critics start at q_max - 1 (else 3-20% of twin pairs began dead on door: docs/results/door-paper/screen).
+Deviations from rlkit, each deliberate: actions stored and fed to the critics are clipped to the action space (as the
+env clips them); all prior data go into the buffer (rlkit keeps 90%); bootstrap through `truncated`, never through
+`terminated` (rlkit's hand config zeroes every terminal; Adroit never terminates); online updates start at the first
+environment step (rlkit first collects 1000); PyTorch's default init, but clamped critics start at q_max - 1 (else 3-20%
+of twin pairs began dead on door). Off the defaults: --no-min-q-advantage uses Q1 in V(s) too (rlkit: min(Q1, Q2)).
 
 How the update runs (the same math to float rounding): twin critics as one batched ensemble, one backward of the
 summed losses, one actor forward for both V(s) and log pi(a|s), fused Adam, metrics read only on logging steps;
@@ -38,10 +38,10 @@ docs/results/precision); `--compile`: torch.compile. `train()` reads like Algori
 Run:  python awac.py                                  (the paper's setting: door-binary and its default dataset)
       python awac.py --env-id pen-binary --offline-steps 25000 --online-steps 100000 --batch-size 256
       python awac.py --checkpoint runs/<run>/checkpoint.pt --eval-only
-Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor}, values/{q_mean,q_std,target_q_mean,advantage_mean,
+Logged (W&B, <run_dir>/metrics.csv): losses/{critic,actor}, values/{q_mean,q_std,target_q_mean,advantage_mean,
 advantage_std,advantage_max,weight_mean,weight_max,weight_std,log_prob_mean,log_std_mean}, eval/{return_mean,
-return_std,normalized_score,success_final,success_any,success_rate,length_mean}, charts/{offline_step,env_step,
-global_step,SPS,episodic_return,episodic_length,success_final,success_any,success_rate}: utils.envs.SUCCESS_DEFINITIONS.
+return_std,normalized_score,success_final,success_any,success_rate,goal_step,goal_never,length_mean}, charts/{
+offline_step,env_step,global_step,SPS,episodic_return,episodic_length,success_final,success_any,success_rate}.
 """
 
 from __future__ import annotations

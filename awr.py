@@ -34,9 +34,9 @@ Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, w
 Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
 Run:  python awr.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,bound}, values/{value_mean,return_mean,advantage_std,
-weight_mean,weight_max,clipped_fraction}, eval/{return_mean,return_std,normalized_score,success_final,success_any,
-success_rate,length_mean}, charts/{offline_step,env_step,global_step,iteration,SPS,episodic_return,episodic_length,
-success_final,success_any,success_rate} (success: utils.envs.SUCCESS_DEFINITIONS).
+weight_mean,weight_max,clipped_fraction}, eval/{return_mean,return_std,normalized_score,success_*,goal_step,goal_never,
+length_mean}, charts/{offline_step,env_step,global_step,iteration,SPS,episodic_return,episodic_length,success_*}, where
+success_* is each of success_final, success_any, success_rate (utils.envs.SUCCESS_DEFINITIONS).
 """
 
 from __future__ import annotations

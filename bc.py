@@ -18,7 +18,7 @@ Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints
 Run:  python bc.py --env-id pen-binary --dataset pen-expert
       python bc.py --env-id door-binary --top-fraction 0.1
 Logged (W&B and <run_dir>/metrics.csv): losses/actor, values/{log_prob_mean,log_std_mean}, eval/{return_mean,
-return_std,normalized_score,success_final,success_any,success_rate,length_mean} (success:
+return_std,normalized_score,success_final,success_any,success_rate,goal_step,goal_never,length_mean} (success:
 utils.envs.SUCCESS_DEFINITIONS), charts/{offline_step,global_step,SPS}.
 """
 

@@ -36,9 +36,9 @@ Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, w
 Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
 Run:  python sac_fd.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,alpha,bc}, values/{q_mean,q_std,target_q_mean,alpha,
-entropy,log_prob_mean}, eval/{return_mean,return_std,normalized_score,success_final,success_any,success_rate,
-length_mean}, charts/{bc_step,offline_step,env_step,global_step,SPS,episodic_return,episodic_length,success_final,
-success_any,success_rate} (success: utils.envs.SUCCESS_DEFINITIONS).
+entropy,log_prob_mean}, eval/{return_mean,return_std,normalized_score,success_*,goal_step,goal_never,length_mean},
+charts/{bc_step,offline_step,env_step,global_step,SPS,episodic_return,episodic_length,success_*}, where success_* is
+each of success_final, success_any, success_rate (utils.envs.SUCCESS_DEFINITIONS).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import json
 import os
 import shutil
 import socket
@@ -596,3 +597,136 @@ def test_report_plots_any_logged_training_metric_and_names_the_logged_ones_for_a
         SystemExit, match="values/log_prob_mean: no run logged it .logged: values/log_std_mean, values/q_mean"
     ):
         benchmark.main(["report", *map(str, runs), "--out", str(out), "--values", "values/log_prob_mean"])
+
+
+# ----------------------------------------------------------------------------------------------- issue 32
+def fake_finished_run(run_dir: Path, config: dict, success: float = 0.5) -> None:
+    """A finished run's three files, as a script would leave them, without training."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    final = {f"{p}{m}": success for p in ("offline/eval/", "eval/") for m in benchmark.METRICS}
+    (run_dir / "final.json").write_text(json.dumps(final))
+    with (run_dir / "metrics.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["eval/success_rate", "eval/normalized_score", "charts/env_step"])
+        w.writerow([success, 100 * success, 0])
+
+
+def test_a_run_is_reused_only_when_it_was_made_with_the_same_settings(tmp_path, monkeypatch, capsys):
+    """Issue 32: the same command skips a finished run; one with other flags stops naming the fields that differ
+    and the two ways out; --rerun deletes the run and makes it again with the command's settings."""
+    grid = ["--algos", "awac", "--envs", "door-binary", "--seeds", "0", "--budget", "screen"]
+    grid += ["--results-dir", str(tmp_path), "--experiment", "e", "--workers", "1"]
+    run_dir = tmp_path / "e" / "runs" / "door-binary__awac__0"
+    launched = []
+
+    def fake_launch(cells, args):  # what the launcher would run, made at once from the command's own flags
+        for cell in (c for c in cells if c.status == "pending"):
+            launched.append(cell.command)
+            flags = [w for w in cell.command[2:] if not w.endswith("checkpoint.pt") and w != "--checkpoint"]
+            fake_finished_run(cell.run_dir, benchmark.requested_config(cell.command[1], flags), 0.25)
+            cell.status = "done"
+
+    monkeypatch.setattr(benchmark, "launch", fake_launch)
+    benchmark.main(grid + ["--", "--wandb-mode", "disabled"])
+    assert len(launched) == 1 and json.loads((run_dir / "config.json").read_text())["advantage_clip"] == 0.5
+    capsys.readouterr()
+    benchmark.main(grid + ["--", "--wandb-mode", "disabled"])  # same settings: skipped, nothing launched
+    assert "1 already finished, 0 to run" in capsys.readouterr().out and len(launched) == 1
+    with pytest.raises(SystemExit) as e:
+        benchmark.main(grid + ["--", "--wandb-mode", "disabled", "--advantage-clip", "inf"])
+    message = str(e.value)
+    assert str(run_dir) in message and 'advantage_clip: run 0.5, command "inf"' in message
+    assert "--experiment" in message and "--rerun" in message and "\n" not in message
+    assert len(launched) == 1 and (run_dir / "final.json").is_file()  # nothing ran, nothing was lost
+    benchmark.main(grid + ["--rerun", "--", "--wandb-mode", "disabled", "--advantage-clip", "inf"])
+    assert len(launched) == 2 and json.loads((run_dir / "config.json").read_text())["advantage_clip"] == "inf"
+    assert "--checkpoint" not in launched[-1]
+    # an unfinished run (a checkpoint, no final.json) made with other settings is not resumed either
+    (run_dir / "final.json").unlink()
+    (run_dir / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(SystemExit, match="beta: run 0.5, command 0.3"):
+        benchmark.main(grid + ["--", "--wandb-mode", "disabled", "--advantage-clip", "inf", "--beta", "0.3"])
+
+
+def test_rows_over_tasks_use_common_seeds_and_name_what_they_leave_out():
+    """Issue 32: no run is dropped silently. Task rows use every run; the row over both tasks uses the seeds both
+    have, counts only those, and names the others."""
+
+    def run(env_id, seed, success):
+        return {
+            "algo": "awac",
+            "env_id": env_id,
+            "seed": seed,
+            "final": {f"{p}{m}": success for p in ("offline/eval/", "eval/") for m in benchmark.METRICS},
+        }
+
+    runs = [run("pen-binary", s, v) for s, v in ((0, 1.0), (1, 0.5), (2, 0.0))]
+    runs += [run("door-binary", s, v) for s, v in ((0, 0.0), (2, 0.5))]
+    rows = {r["task"]: r for r in benchmark.summarize(runs, reps=200)}
+    assert rows["pen-binary"]["runs"] == 3 and rows["pen-binary"]["success_rate_end_mean"] == pytest.approx(0.5)
+    assert rows["pen-binary"]["left_out"] == ""
+    assert rows["all tasks"]["runs"] == 4 and rows["all tasks"]["left_out"] == "pen-binary seed 1"
+    assert rows["all tasks"]["success_rate_end_mean"] == pytest.approx((1.0 + 0.0 + 0.0 + 0.5) / 4)
+
+
+def test_report_names_unfinished_runs_and_gives_one_run_no_interval(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    fake_finished_run(runs / "door-binary__awac__0", {"env_id": "door-binary", "seed": 0})
+    (runs / "door-binary__awac__1").mkdir()  # killed before its end: no final.json
+    benchmark.main(["report", str(runs / "door-binary__awac__0"), str(runs / "door-binary__awac__1"), "--no-plots"])
+    printed = capsys.readouterr().out
+    md = (tmp_path / "summary.md").read_text()
+    assert "Left out, not finished: door-binary__awac__1 (no final.json)" in md
+    assert "left out of the report, not finished: door-binary__awac__1" in printed
+    assert "0.50 (1 run, no interval)" in md and "[0.50, 0.50]" not in md
+
+
+def test_iqm_and_intervals_are_rliables_on_the_same_scores():
+    """The fast IQM is scipy's trim_mean (rliable's aggregate_iqm) to the last bit, NaN included; the intervals are
+    rliable's percentile stratified bootstrap with the same seed, not a look-alike."""
+    from rliable import library as rly
+    from rliable import metrics
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    for shape in ((1, 1), (3, 1), (4, 1), (5, 3), (10, 2), (7, 4)):
+        x = rng.random(shape)
+        assert benchmark.iqm(x) == stats.trim_mean(x, 0.25, axis=None) == metrics.aggregate_iqm(x)
+    assert np.isnan(benchmark.iqm(np.array([[0.1], [np.nan], [0.3], [0.4]])))
+    assert benchmark.iqm(np.array([[0.0], [1.0], [1.0]])) == pytest.approx(2 / 3)  # 3 runs: nothing trimmed
+    assert benchmark.iqm(np.array([[0.0], [0.2], [0.4], [10.0]])) == pytest.approx(0.3)  # 4 runs: one cut each end
+    x = rng.random((5, 3))
+    np.random.seed(123)
+    before = np.random.random()
+    np.random.seed(123)
+    point, ci = benchmark.interval({"a": x}, reps=500)
+    assert np.random.random() == before  # the caller's global random state is left as it was
+
+    def rliable_aggregate(s):
+        return np.array([metrics.aggregate_mean(s), metrics.aggregate_iqm(s)])
+
+    np.random.seed(0)
+    expected_point, expected_ci = rly.get_interval_estimates({"a": x}, rliable_aggregate, reps=500)
+    np.testing.assert_array_equal(ci["a"], expected_ci["a"])
+    np.testing.assert_array_equal(point["a"], expected_point["a"])
+    assert benchmark.interval({"a": x}, reps=500)[1]["a"].tolist() == ci["a"].tolist()  # reproducible
+    # one task: the 2.5th and 97.5th percentiles of the mean over 500 resamples of the runs, drawn by hand as
+    # rliable draws them (np.random.choice on the global generator seeded with 0)
+    np.random.seed(0)
+    means = [x[np.random.choice(5, (5, 1), replace=True), 0].mean() for _ in range(500)]
+    (lo, _), (hi, _) = benchmark.interval({"a": x[:, :1]}, reps=500)[1]["a"]
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])))
+
+
+def test_a_flag_that_reaches_several_scripts_is_named_once_and_gpus_reach_the_runs(tmp_path):
+    assert benchmark.shared_flags(["awac", "awr", "bc"], ["--beta", "0.3", "--advantage-clip", "inf"]) == {
+        "--beta": ["awac", "awr"]
+    }
+    args = argparse.Namespace(
+        envs=["door-binary"], algos=["awac"], seeds=[0], budget=None, experiment="e", gpus_per_run=0.5
+    )
+    command = benchmark.plan(args, [], tmp_path)[0].command
+    assert command[command.index("--device") + 1] == "cuda"
+    args.gpus_per_run = 0.0
+    assert "--device" not in benchmark.plan(args, [], tmp_path)[0].command

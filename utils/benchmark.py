@@ -14,20 +14,26 @@ Each (algorithm, task, seed) runs as its own process, `python <algo>.py --env-id
 thread, its own W&B run (grouped by the experiment's name) and its own directory
 `results/<experiment>/runs/<task>__<algo>__<seed>`; `--workers` of them at a time (default: the machine's cores).
 Arguments after `--` go to every script that has them (a flag that no script has goes to all, so a typo fails);
-`--budget` adds a preset of flags before them (see BUDGETS). A run whose `final.json` exists is skipped when the
-command is repeated, an unfinished one with a `checkpoint.pt` resumes from it, and one that another process holds
+`--budget` adds a preset of flags before them (see BUDGETS); a flag that reaches more than one script is named once
+with the scripts that get it. A run whose `final.json` exists is skipped when the command is repeated, an unfinished
+one with a `checkpoint.pt` resumes from it, both only if its `config.json` has the settings the command asks for
+(else the command stops, naming the fields that differ: give a new `--experiment`, or `--rerun` to delete such runs
+and make them again), and one that another process holds
 (utils.run's lock: the same grid still running elsewhere) is skipped with the holder named; a run that fails is
 reported with the end of its log and the others go on. Progress: a bar with runs done, running and failed and the
 time left, or, when the output is not a terminal, one line per finished run. `--launcher ray` submits each run as a
 Ray task to an existing cluster (`--ray-address`, default `auto`; the results directory must be on a file system the
 workers share).
 
-Outputs in `results/<experiment>/`: `summary.md` and `summary.csv` (per task and algorithm, and over all tasks:
-success rate and normalized score after the offline phase and at the end: mean over seeds, IQM, and 95%
-stratified-bootstrap confidence intervals of both, from rliable), `curves.png` (one panel per task and success
-definition: evaluation success against environment steps, offline phase shaded at negative steps, mean over seeds
-with a 95% bootstrap band per algorithm), `q_values.png` (the same for the critics' mean Q on training batches, for the
-algorithms that have critics), and `runs.csv` (every run, its directory and its status).
+Outputs in `results/<experiment>/`: `summary.md` and `summary.csv` (per task and algorithm, and over all tasks: each
+success definition and the normalized score after the offline phase and at the end: the mean over runs with its 95%
+stratified-bootstrap confidence interval from rliable, seeded; summary.csv also has the IQM, which equals the mean at 3
+or fewer runs per task; the number of runs each row used, and the runs left out of a row over several tasks; a row of
+one run has no interval; summary.md also names the runs left out as unfinished), `curves.png` (one panel per task and
+success definition: evaluation success against environment steps, offline phase shaded at negative steps, mean over
+seeds with a 95% bootstrap band per algorithm), `q_values.png` (the same for the critics' mean Q on training batches,
+for the algorithms that have critics), and `runs.csv` (every run, its directory relative to the experiment, and its
+status).
 
 This is a driver: no algorithm file imports it.
 """
@@ -214,6 +220,14 @@ def settings_differ(run_dir: Path, requested: dict) -> list[str]:
     ]
 
 
+def shared_flags(algos: list[str], words: list[str]) -> dict[str, list[str]]:
+    """The flags of `words` that more than one of `algos` receives (`flags_for`), each with those scripts' names:
+    the same name can mean different things (--beta is AWAC's lambda and AWR's temperature)."""
+    flags = [w for w in words if w.startswith("--")]
+    receivers = {f: [algo_name(a) for a in algos if f in flags_for(a, [f])] for f in flags}
+    return {f: names for f, names in receivers.items() if len(names) > 1}
+
+
 @dataclasses.dataclass
 class Cell:
     """One (algorithm, task, seed) cell of the grid: the command of its run and, once launched, its outcome."""
@@ -251,6 +265,7 @@ def plan(args: argparse.Namespace, extra: list[str], runs_dir: Path) -> list[Cel
                     "--wandb-group",
                     args.experiment,
                     *flags_for(algo, BUDGETS[args.budget] if args.budget else []),
+                    *(["--device", "cuda"] if args.gpus_per_run > 0 and "--device" not in extra else []),
                     *flags_for(algo, extra),
                 ]
                 checkpoint = runs_dir / name / "checkpoint.pt"
@@ -480,6 +495,13 @@ def at_step(run: dict, step: int, metric: str, window: int = 0) -> float:
     return float(np.mean(found)) if window else found[0]
 
 
+def estimate(mean: float, lo: float, hi: float, runs: int) -> str:
+    """A table cell: "mean [lo, hi]" (the 95% CI), "mean (1 run, no interval)" for one run, "n/a" for NaN."""
+    if np.isnan(mean):
+        return "n/a"
+    return f"{mean:.2f} (1 run, no interval)" if runs == 1 else f"{mean:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
 def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000, window: int = 0) -> list[str]:
     """Markdown rows: per task and algorithm, each success definition and the normalized score at each of `steps`
     (mean over the seeds that reached it, with rliable's 95% stratified-bootstrap CIs); with `window`, also their
@@ -506,7 +528,7 @@ def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000, 
                             continue
                         n = max(n, len(x))
                         (mean, _), ((mlo, _), (mhi, _)) = (v[algo] for v in interval({algo: x[:, None]}, reps))
-                        cells.append(f"{mean:.2f} [{mlo:.2f}, {mhi:.2f}]")
+                        cells.append(estimate(mean, mlo, mhi, len(x)))
                 if n:
                     note = (
                         " (no online phase: its final policy)"
@@ -569,26 +591,30 @@ def iqm(scores: np.ndarray) -> float:
 def interval(scores: dict[str, np.ndarray], reps: int) -> tuple[dict, dict]:
     """rliable's mean and IQM (`rliable.metrics.aggregate_mean`, `iqm`) with 95% stratified-bootstrap CIs (rliable's
     `get_interval_estimates`, percentile intervals over `reps` resamples of runs within each task); scores[algo] is
-    (runs, tasks). Returns ({algo: [mean, iqm]}, {algo: [[mean_lo, iqm_lo], [mean_hi, iqm_hi]]}). The resampling is
-    seeded (rliable's own default draws a fresh seed each call), so the same runs always give the same intervals."""
+    (runs, tasks). Returns ({algo: [mean, iqm]}, {algo: [[mean_lo, iqm_lo], [mean_hi, iqm_hi]]}). rliable draws its
+    resamples from NumPy's global generator (StratifiedBootstrap.update_indices); it is seeded with 0 for the call
+    and restored after, so the same runs always give the same intervals and the caller's random state is untouched."""
     from rliable import library as rly
     from rliable import metrics
 
     def aggregate(x: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_mean(x), iqm(x)])
 
-    points, cis = {}, {}
-    for algo, x in scores.items():  # rliable.library.get_interval_estimates, with a seed
-        points[algo] = aggregate(x)
-        cis[algo] = rly.StratifiedBootstrap(x, seed=0).conf_int(aggregate, reps=reps, size=0.95, method="percentile")
-    return points, cis
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        return rly.get_interval_estimates(scores, aggregate, reps=reps)
+    finally:
+        np.random.set_state(state)
 
 
 def summarize(runs: list[dict], reps: int = 2000) -> list[dict]:
-    """One row per (task, algorithm) and per algorithm over all tasks (tasks with the same seeds only), with the
-    point estimates and CIs of mean and IQM for success rate and normalized score, offline and at the end. Hand and
+    """One row per (task, algorithm) and per algorithm over all tasks, with the point estimates and CIs of mean and
+    IQM for each success definition and the normalized score, offline and at the end, and `runs`, the number of runs
+    the row used. A task's row uses all its finished runs. A row over several tasks uses the seeds that every one of
+    them has (rliable's (runs, tasks) matrix): `left_out` names the runs of the other seeds ("" when none). Hand and
     locomotion tasks score on different scales: a grid with both gets "all hand tasks" and "all other tasks" rows
-    instead of one "all tasks" row."""
+    instead of one "all tasks" row. Raises ValueError when a task of a several-task row has two runs of one seed."""
     from utils.envs import HAND_TASKS
 
     rows, tasks = [], sorted({r["env_id"] for r in runs})
@@ -606,16 +632,21 @@ def summarize(runs: list[dict], reps: int = 2000) -> list[dict]:
             mine = [r for r in runs if r["algo"] == algo and r["env_id"] in members]
             if not mine:
                 continue
-            row = {"task": scope, "algorithm": algo, "runs": len(mine)}
+            # Over several tasks the scores form a (seeds, tasks) matrix: only the seeds every task has fit in it.
+            # The runs of the other seeds are left out of that row, and named in it.
+            present = [t for t in members if any(r["env_id"] == t for r in mine)]
+            common = set.intersection(*({r["seed"] for r in mine if r["env_id"] == t} for t in present))
+            used = [r for r in mine if r["seed"] in common]
+            left_out = [f"{r['env_id']} seed {r['seed']}" for r in mine if r["seed"] not in common]
+            if len(present) > 1 and len(used) != len(common) * len(present):
+                raise ValueError(f"{algo}: two runs of one seed on one task; a row over {scope} needs one per seed")
+            row = {"task": scope, "algorithm": algo, "runs": len(used), "left_out": "; ".join(left_out)}
             for phase, prefix in (("offline", "offline/eval/"), ("end", "eval/")):
                 for metric in METRICS:
                     by_task = [
-                        [r["final"].get(prefix + metric, np.nan) for r in mine if r["env_id"] == t]
-                        for t in members
-                        if any(r["env_id"] == t for r in mine)
+                        [r["final"].get(prefix + metric, np.nan) for r in used if r["env_id"] == t] for t in present
                     ]
-                    n = min(len(v) for v in by_task)
-                    scores = np.array([v[:n] for v in by_task]).T  # (seeds, tasks)
+                    scores = np.array(by_task).T  # (seeds, tasks)
                     point, ci = interval({algo: scores}, reps)
                     key = f"{metric}_{phase}"
                     row[f"{key}_mean"], row[f"{key}_iqm"] = point[algo]
@@ -733,14 +764,30 @@ def report(
         raise SystemExit(f"no finished run (with final.json) among {len(run_dirs)} directories")
     rows = summarize(finished)
     write_summary_csv(rows, out / "summary.csv")
-    fmt = lambda r, k, s=1: f"{r[k] * s:.2f} [{r[k + '_lo'] * s:.2f}, {r[k + '_hi'] * s:.2f}]"  # noqa: E731
     header = [f"{LABELS[m]}, {phase} (mean [95% CI])" for m in METRICS for phase in ("offline", "end")]
     lines = ["| task | algorithm | runs | " + " | ".join(header) + " |", "|---|---|---|" + "---|" * len(header)]
     for r in rows:  # success is n/a on tasks without success info (locomotion): their score is D4RL's
-        cells = [fmt(r, f"{m}_{phase}_mean") for m in METRICS for phase in ("offline", "end")]
-        lines.append(
-            f"| {r['task']} | {r['algorithm']} | {r['runs']} | {' | '.join(cells)} |".replace("nan [nan, nan]", "n/a")
-        )
+        cells = [
+            estimate(r[f"{m}_{phase}_mean"], r[f"{m}_{phase}_mean_lo"], r[f"{m}_{phase}_mean_hi"], r["runs"])
+            for m in METRICS
+            for phase in ("offline", "end")
+        ]
+        lines.append(f"| {r['task']} | {r['algorithm']} | {r['runs']} | {' | '.join(cells)} |")
+    cut = [f"{r['task']}, {r['algorithm']}: {r['left_out']}" for r in rows if r["left_out"]]
+    unfinished = (
+        [f"{c.run_dir.name} ({c.status})" for c in all_runs if c.status not in ("done", "skipped")]
+        if all_runs is not None
+        else [f"{d.name} (no final.json)" for d in run_dirs if not (d / "final.json").is_file()]
+    )
+    notes = [
+        *(
+            ["Left out of rows over several tasks (their seeds are missing on another task): " + "; ".join(cut)]
+            * bool(cut)
+        ),
+        *([f"Left out, not finished: {', '.join(unfinished)}"] * bool(unfinished)),
+    ]
+    if unfinished:
+        print(f"left out of the report, not finished: {', '.join(unfinished)}")
     definitions = [
         "Success definitions (utils.envs.SUCCESS_DEFINITIONS), each in its own column:",
         "",
@@ -752,6 +799,7 @@ def report(
     lines = [
         *(definitions if any(not np.isnan(r["final"].get("eval/success_rate", np.nan)) for r in finished) else []),
         *without_success_columns(lines),
+        *(["", *notes] if notes else []),
     ]
     if at:
         lines += [
@@ -943,7 +991,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs at a time on this machine")
     p.add_argument("--launcher", choices=("local", "ray"), default="local")
     p.add_argument("--ray-address", default="auto", help="address of the Ray cluster for --launcher ray")
-    p.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs each Ray task asks for")
+    p.add_argument(
+        "--gpus-per-run",
+        type=float,
+        default=0.0,
+        help="GPUs each Ray task asks for; above 0, every run also gets --device cuda (unless the flags after -- "
+        "give a --device)",
+    )
     p.add_argument(
         "--rerun",
         action="store_true",
@@ -959,6 +1013,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(f"--algos: {' and '.join(paths)} would share the name {name!r} and its runs (rename a copy)")
     a.experiment = a.experiment or "_".join(["-".join(map(algo_name, a.algos)), "-".join(a.envs), a.budget or "custom"])
     out = a.results_dir / a.experiment
+    for flag, names in shared_flags(a.algos, extra).items():
+        print(f"{flag} goes to {', '.join(names)}: each reads it as its own field (see each script's --help)")
     runs = plan(a, extra, out / "runs")
     stale = []  # runs on disk (finished, or with a checkpoint to resume) made with other settings than asked for
     for run in runs:
