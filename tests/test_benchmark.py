@@ -402,7 +402,10 @@ def test_milestone_window_averages_the_last_evaluations_up_to_each_step():
     awr = {**run, "curve": [(False, s + 2.0, s / 100, s) for s in range(0, 101, 10)]}
     assert benchmark.at_step(awr, 100, "success_rate", window=20) == np.mean([0.9, 1.0])
     lines = benchmark.milestone_table([run, {**run, "seed": 1}], (100,), reps=100, window=30)
-    assert lines[0].endswith("| success > 20/25 steps, last 30 (mean [95% CI]) | score, last 30 (mean [95% CI]) |")
+    assert lines[0].endswith(
+        "| score, last 30 (mean [95% CI]) | goal step, last 30 (mean [95% CI]) "
+        "| never at goal, last 30 (mean [95% CI]) |"
+    )
     header = [c.strip() for c in lines[0].split("|")[1:-1]]
     cells = dict(zip(header, (c.strip() for c in lines[2].split("|")[1:-1])))
     assert len(cells) == len(header)
@@ -491,9 +494,13 @@ def test_the_per_run_table_gives_wall_time_and_steps_per_second():
     bc = {**run, "dir": Path("door-binary__bc__0"), "algo": "bc", "config": {}, "final": {"eval/success_rate": 0.1}}
     rows = benchmark.run_table([bc, run])
     assert rows[2] == (
-        "| door-binary__awac__0 | n/a | n/a | n/a | n/a | 0.06 | 0.34 | 1.7 | 8.7 | 325,000 | 1.00 | 90.3 |"
-    )  # runs before December 2026 logged only success_rate
-    assert rows[3] == "| door-binary__bc__0 | n/a | n/a | n/a | n/a | n/a | 0.10 | n/a | n/a | 25,000 | n/a | n/a |"
+        "| door-binary__awac__0 | n/a | n/a | n/a | n/a | 0.06 | 0.34 | 1.7 | 8.7 | n/a | n/a | n/a | n/a "
+        "| 325,000 | 1.00 | 90.3 |"
+    )  # runs before December 2026 logged only success_rate, and none before issue 33 the goal step
+    assert rows[3] == (
+        "| door-binary__bc__0 | n/a | n/a | n/a | n/a | n/a | 0.10 | n/a | n/a | n/a | n/a | n/a | n/a "
+        "| 25,000 | n/a | n/a |"
+    )
 
 
 def test_copy_runs_takes_the_small_result_files_of_finished_runs_only(tmp_path):
@@ -730,3 +737,33 @@ def test_a_flag_that_reaches_several_scripts_is_named_once_and_gpus_reach_the_ru
     assert command[command.index("--device") + 1] == "cuda"
     args.gpus_per_run = 0.0
     assert "--device" not in benchmark.plan(args, [], tmp_path)[0].command
+
+
+def test_a_finished_run_asked_for_more_online_steps_is_extended_not_refused(tmp_path, monkeypatch, capsys):
+    """More --online-steps than a finished run made continue it from its checkpoint (the script's extension);
+    fewer, or more without a checkpoint to go on from, are other settings and stop the command."""
+    grid = ["--algos", "awac", "--envs", "door-binary", "--seeds", "0", "--budget", "screen"]
+    grid += ["--results-dir", str(tmp_path), "--experiment", "e", "--workers", "1", "--", "--wandb-mode", "disabled"]
+    run_dir = tmp_path / "e" / "runs" / "door-binary__awac__0"
+    launched = []
+
+    def fake_launch(cells, args):
+        for cell in (c for c in cells if c.status == "pending"):
+            launched.append(cell.command)
+            flags = [w for w in cell.command[2:] if not w.endswith("checkpoint.pt") and w != "--checkpoint"]
+            fake_finished_run(cell.run_dir, benchmark.requested_config(cell.command[1], flags))
+            (cell.run_dir / "checkpoint.pt").write_bytes(b"")
+            cell.status = "done"
+
+    monkeypatch.setattr(benchmark, "launch", fake_launch)
+    benchmark.main(grid)
+    capsys.readouterr()
+    benchmark.main(grid + ["--online-steps", "300000"])
+    assert "extending 1 finished runs" in capsys.readouterr().out
+    assert len(launched) == 2 and launched[-1][launched[-1].index("--checkpoint") + 1] == str(run_dir / "checkpoint.pt")
+    assert json.loads((run_dir / "config.json").read_text())["online_steps"] == 300000
+    with pytest.raises(SystemExit, match="online_steps: run 300000, command 100000"):
+        benchmark.main(grid)  # fewer steps than the run made: another run, not a part of this one
+    (run_dir / "checkpoint.pt").unlink()
+    with pytest.raises(SystemExit, match="online_steps: run 300000, command 400000"):
+        benchmark.main(grid + ["--online-steps", "400000"])  # nothing to go on from

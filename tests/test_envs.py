@@ -9,6 +9,7 @@ from utils.envs import (
     SUCCESS_DEFINITIONS,
     episode_success,
     evaluate,
+    first_goal_step,
     is_success,
     make_env,
     normalized_score,
@@ -92,6 +93,36 @@ def test_evaluate_counts_a_late_goal_by_the_final_and_any_step_definitions():
     assert (result["success_final"], result["success_any"], result["success_rate"]) == (1.0, 1.0, 0.0)
 
 
+class ScriptedPace(ScriptedSuccess):
+    """The goal holds from step 5 after a reset with seed 0 (mod 3), from step 30 with seed 1, never with seed 2."""
+
+    def __init__(self):
+        super().__init__(goal_steps=0)
+
+    def reset(self, *, seed=None, options=None):
+        self.first = {0: 5, 1: 30, 2: None}[seed % 3]
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        obs, _, terminated, truncated, _ = super().step(action)
+        success = self.first is not None and self.t >= self.first
+        return obs, float(success) - 1.0, terminated, truncated, {"success": success}
+
+
+def test_evaluate_logs_the_pace_median_first_goal_step_and_the_share_never_there():
+    """Issue 33: eval/goal_step is the median over the episodes that reach the goal of the first step (1-based) at
+    the goal, the episode length when none does; eval/goal_never the share of episodes that never reach it."""
+    assert first_goal_step([False, False, True, False, True]) == 3 and first_goal_step([False] * 4) is None
+    gym.register("ScriptedPace-v0", entry_point=ScriptedPace)
+    policy = lambda o: np.zeros(2, dtype=np.float32)
+    result = evaluate(policy, "ScriptedPace-v0", episodes=3, seed=0)  # first goal steps 5, 30, never
+    assert result["goal_step"] == 17.5 and result["goal_never"] == pytest.approx(1 / 3)
+    result = evaluate(policy, "ScriptedPace-v0", episodes=1, seed=2)  # never: the episode's length
+    assert result["goal_step"] == 100 and result["goal_never"] == 1.0
+    result = evaluate(policy, "ScriptedPace-v0", episodes=4, seed=0)  # 5, 30, never, 5
+    assert result["goal_step"] == 5 and result["goal_never"] == 0.25
+
+
 def test_evaluate_on_a_hand_task_is_repeatable():
     policy = lambda o: np.full(28, 0.3, dtype=np.float32)  # noqa: E731
     a = evaluate(policy, "door-binary", episodes=2, seed=7)
@@ -104,6 +135,7 @@ def test_evaluate_on_a_hand_task_is_repeatable():
 def test_evaluate_has_no_success_rate_without_success_info():
     result = evaluate(lambda o: np.zeros(1, dtype=np.float32), "Pendulum-v1", episodes=1, seed=0)
     assert all(np.isnan(result[k]) for k in SUCCESS_DEFINITIONS) and result["length_mean"] == 200
+    assert np.isnan(result["goal_step"]) and np.isnan(result["goal_never"])  # no goal, no pace
 
 
 def test_actions_in_minus_one_one_reach_the_whole_range_of_other_action_spaces():

@@ -89,15 +89,26 @@ BUDGETS: dict[str, list[str]] = {
 # The success definitions of utils.envs.SUCCESS_DEFINITIONS, the one rlkit's logs (and so, most likely, the AWAC
 # paper's curves) report first; every table gives each in its own column, never mixed.
 SUCCESS = ("success_final", "success_any", "success_rate")
-METRICS = (*SUCCESS, "normalized_score")
+# The pace of a goal task (utils.envs.evaluate): the median first step at the goal, and the share never there.
+PACE = ("goal_step", "goal_never")
+METRICS = (*SUCCESS, "normalized_score", *PACE)
 # Column headers and the index of each metric in a curve point (offline, step, success_rate, score, final, any).
 LABELS = {
     "success_final": "success at last step",
     "success_any": "success at any step",
     "success_rate": "success > 20/25 steps",
     "normalized_score": "score",
+    "goal_step": "goal step",
+    "goal_never": "never at goal",
 }
-COLUMN = {"success_rate": 2, "normalized_score": 3, "success_final": 4, "success_any": 5}
+COLUMN = {
+    "success_rate": 2,
+    "normalized_score": 3,
+    "success_final": 4,
+    "success_any": 5,
+    "goal_step": 6,
+    "goal_never": 7,
+}
 # Environment steps at which summary.md also reports each method (besides after the offline phase and at the end).
 MILESTONES: dict[str, tuple[int, ...]] = {
     "door-500k": (100_000, 200_000, 300_000, 500_000),
@@ -228,6 +239,20 @@ def shared_flags(algos: list[str], words: list[str]) -> dict[str, list[str]]:
     return {f: names for f, names in receivers.items() if len(names) > 1}
 
 
+def extends(run_dir: Path, requested: dict, differ: list[str]) -> bool:
+    """Whether the command asks for more of the run in `run_dir` rather than another run: the only differing setting
+    is `online_steps`, the command's is larger, and the run kept its checkpoint.pt. The script then goes on from
+    there (utils.run.Run.extend: final.json is kept as final-<step>.json, and the online phase continues from an
+    episode reset: a continuation, not the run a longer budget would have made from the start)."""
+    saved = json.loads((run_dir / "config.json").read_text()).get("online_steps")
+    return (
+        [d.split(":")[0] for d in differ] == ["online_steps"]
+        and isinstance(saved, int)
+        and requested["online_steps"] > saved
+        and (run_dir / "checkpoint.pt").is_file()
+    )
+
+
 @dataclasses.dataclass
 class Cell:
     """One (algorithm, task, seed) cell of the grid: the command of its run and, once launched, its outcome."""
@@ -240,6 +265,7 @@ class Cell:
     status: str = "pending"
     log_tail: str = ""
     seconds: float = 0.0
+    extend: bool = False  # a finished run that the command asks to run longer (more --online-steps)
 
 
 def plan(args: argparse.Namespace, extra: list[str], runs_dir: Path) -> list[Cell]:
@@ -340,7 +366,7 @@ def recheck(cell: Cell) -> str | None:
     holder = run_holder(cell.run_dir)
     if holder is not None:
         return f"in use by {holder}"
-    if (cell.run_dir / "final.json").is_file():
+    if (cell.run_dir / "final.json").is_file() and not cell.extend:
         return "finished by another process"
     checkpoint = cell.run_dir / "checkpoint.pt"
     if checkpoint.is_file() and "--checkpoint" not in cell.command:
@@ -422,11 +448,11 @@ def launch(runs: list[Cell], args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------------------------- report
 def load_run(run_dir: Path) -> dict:
-    """A finished run's config, final metrics and evaluation curve: (offline, step, success_rate, score,
-    success_final, success_any) per evaluation (NaN for a definition the run did not log: runs before December 2026
-    logged success_rate only), where step counts updates from the start of the offline phase (BC pretraining
-    included) or online env steps; and each logged `values/*` metric's trajectory, `values[key]`: (offline, step,
-    value) per logged row (`q_curve`: values/q_mean's)."""
+    """A finished run's config, final metrics and evaluation curve: (offline, step, success_rate, score, success_final,
+    success_any, goal_step, goal_never) per evaluation (NaN for what the run did not log: runs before December 2026
+    logged success_rate only, and goal_step / goal_never came with issue 33), where step counts updates from the start
+    of the offline phase (BC pretraining included) or online env steps; and each logged `values/*` metric's trajectory,
+    `values[key]`: (offline, step, value) per logged row (`q_curve`: values/q_mean's)."""
     config = json.loads((run_dir / "config.json").read_text())
     # null is a metric without a value (success on locomotion tasks); older runs wrote NaN, which json reads too
     final = {k: np.nan if v is None else v for k, v in json.loads((run_dir / "final.json").read_text()).items()}
@@ -457,7 +483,7 @@ def load_run(run_dir: Path) -> dict:
                         step,
                         float(row["eval/success_rate"]),
                         float(row["eval/normalized_score"]),
-                        *(float(row.get(f"eval/{k}") or "nan") for k in ("success_final", "success_any")),
+                        *(float(row.get(f"eval/{k}") or "nan") for k in ("success_final", "success_any", *PACE)),
                     )
                 )
     algo = run_dir.name.split("__")[1] if run_dir.name.count("__") >= 2 else Path(config.get("run_dir", "?")).name
@@ -540,14 +566,14 @@ def milestone_table(runs: list[dict], steps: tuple[int, ...], reps: int = 2000, 
 
 
 def without_success_columns(lines: list[str]) -> list[str]:
-    """A markdown table (header, rule, rows) without the columns whose header names success and whose every row is
-    n/a: a grid of tasks without a success signal (locomotion) gets tables of scores only. Other tables pass
-    unchanged."""
+    """A markdown table (header, rule, rows) without the columns of success or pace (goal step, never at goal) whose
+    every row is n/a: a grid of tasks without a success signal (locomotion) gets tables of scores only, and runs
+    made before goal steps were logged get no empty pace columns. Other tables pass unchanged."""
     cells = [line.strip().strip("|").split("|") for line in lines]
     keep = [
         j
         for j, name in enumerate(cells[0])
-        if "success" not in name or any(row[j].strip() != "n/a" for row in cells[2:])
+        if not any(w in name for w in ("success", "goal")) or any(row[j].strip() != "n/a" for row in cells[2:])
     ]
     return ["|" + "|".join(row[j] for j in keep) + "|" for row in cells]
 
@@ -564,7 +590,7 @@ def run_table(runs: list[dict]) -> list[str]:
         f, online = r["final"], r["config"].get("online_steps") or 0
         steps, hours = r["offline_steps"] + online, f.get("wall_time_s", np.nan) / 3600
         cells = [
-            f"{f.get(prefix + m, np.nan):.{1 if m == 'normalized_score' else 2}f}"
+            f"{f.get(prefix + m, np.nan):.{1 if m in ('normalized_score', 'goal_step') else 2}f}"
             for m in METRICS
             for prefix in ("offline/eval/", "eval/")
         ]
@@ -678,6 +704,8 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
         return any(COLUMN[metric] < len(p) and not np.isnan(p[COLUMN[metric]]) for r in runs for p in r[curve])
 
     rows = [2] if curve != "curve" else [COLUMN[m] for m in SUCCESS if logged(m)] or [COLUMN["normalized_score"]]
+    if curve == "curve" and logged("goal_step"):  # the pace: how early the goal is reached
+        rows.append(COLUMN["goal_step"])
     fig, axes = plt.subplots(len(rows), len(tasks), figsize=(5.2 * len(tasks) + 1.8, 3.8 * len(rows)), squeeze=False)
     rng = np.random.default_rng(0)
     for row, success_column in zip(axes, rows):
@@ -725,7 +753,7 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
                 )
             ax.axvline(0, color="0.5", lw=0.8)
             ax.set(title=task, xlabel="environment steps (offline updates before 0)")
-            if curve == "curve" and column != 3:
+            if curve == "curve" and column not in (3, COLUMN["goal_step"]):
                 ax.set_ylim(-0.02, 1.08)
             if curve == "q_curve":  # a diverging critic (SACfD on door: 1e11) next to a sane one (-100): both readable
                 ax.set_yscale("symlog", linthresh=10.0)
@@ -733,7 +761,13 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
                 ax.set_ylim(y0 * 3 if y0 < 0 else y0 / 3, y1 * 3 if y1 > 0 else y1 / 3)
             label = {v: LABELS[k] for k, v in COLUMN.items()}[column]
             if curve == "curve":
-                ax.set_ylabel(f"{label} (evaluation)" if column != 3 else "normalized score (D4RL)")
+                ax.set_ylabel(
+                    "normalized score (D4RL)"
+                    if column == 3
+                    else "median first step at the goal (evaluation)"
+                    if column == COLUMN["goal_step"]
+                    else f"{label} (evaluation)"
+                )
             else:
                 ax.set_ylabel("mean Q on training batches (symlog)" if curve == "q_curve" else f"{curve} (training)")
             ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
@@ -777,7 +811,7 @@ def report(
     unfinished = (
         [f"{c.run_dir.name} ({c.status})" for c in all_runs if c.status not in ("done", "skipped")]
         if all_runs is not None
-        else [f"{d.name} (no final.json)" for d in run_dirs if not (d / "final.json").is_file()]
+        else [f"{d.name} (no final.json)" for d in run_dirs if d.is_dir() and not (d / "final.json").is_file()]
     )
     notes = [
         *(
@@ -794,6 +828,9 @@ def report(
         *(f"- {LABELS[k]} (`eval/{k}`): {v}" for k, v in SUCCESS_DEFINITIONS.items()),
         "- score (`eval/normalized_score`): hand tasks, the percentage of steps on which the goal held; "
         "locomotion, D4RL's normalized return",
+        "- goal step (`eval/goal_step`): the median, over an evaluation's episodes that reach the goal, of the first "
+        "step at the goal (the episode length when none does); never at goal (`eval/goal_never`): the share of "
+        "episodes that never reach it",
         "",
     ]
     lines = [
@@ -1020,8 +1057,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for run in runs:
         if run_holder(run.run_dir) is None and (run.run_dir / "config.json").is_file():
             flags = [w for w in run.command[2:] if w not in ("--checkpoint", str(run.run_dir / "checkpoint.pt"))]
-            differ = settings_differ(run.run_dir, requested_config(run.command[1], flags))
-            if differ:
+            requested = requested_config(run.command[1], flags)
+            differ = settings_differ(run.run_dir, requested)
+            if differ and extends(run.run_dir, requested, differ):
+                run.extend = True
+                if "--checkpoint" not in run.command:
+                    run.command += ["--checkpoint", str(run.run_dir / "checkpoint.pt")]
+            elif differ:
                 stale.append((run, differ))
     if stale and not a.rerun:
         run, differ = stale[0]
@@ -1040,8 +1082,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if holder is not None:  # another process works on it (a grid re-issued while the first still runs)
             run.status = "held"
             print(f"skipping {run.run_dir.name}: in use by {holder}")
-        elif (run.run_dir / "final.json").is_file():
+        elif (run.run_dir / "final.json").is_file() and not run.extend:
             run.status = "skipped"
+    extended = [r.run_dir.name for r in runs if r.extend and r.status == "pending"]
+    if extended:
+        print(f"extending {len(extended)} finished runs to the asked --online-steps: {', '.join(extended)}")
     print(
         f"{len(runs)} runs in {out}: {sum(r.status == 'skipped' for r in runs)} already finished, "
         f"{sum(r.status == 'pending' for r in runs)} to run, {a.workers if a.launcher == 'local' else 'Ray'} "
