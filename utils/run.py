@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from utils.datasets import DatasetError
 from utils.envs import EnvError, check_rendering, episode_success, horizon
-from utils.writes import WriteFailed, write_text_atomic, writing
+from utils.writes import WriteFailed, write_text_atomic, writing, writing_video
 
 
 class ArgumentError(ValueError):
@@ -537,7 +537,7 @@ def evaluate_only(evaluate: Callable[[Path | None], dict], args) -> dict[str, fl
     --capture-video, the first episode goes to <run>/videos/eval-only-<checkpoint name>.mp4."""
     ckpt = Path(args.checkpoint)
     video = ckpt.parent / "videos" / f"eval-only-{ckpt.stem}.mp4" if args.capture_video else None
-    with writing(video, video) if video is not None else contextlib.nullcontext():  # no partial mp4 left
+    with writing_video(video):  # no partial mp4 left
         result = evaluate(video)
     print(json.dumps(result, indent=2))
     if video is not None:
@@ -777,7 +777,7 @@ class Run:
         """Evaluates the policy and logs the result; with --capture-video, also a video of the first episode."""
         name = "online" if phase == "env_step" else phase.removesuffix("_step")
         video = self.path / "videos" / f"{name}-{step:07d}.mp4" if self.args.capture_video else None
-        with writing(video, video) if video is not None else contextlib.nullcontext():  # no partial mp4 left
+        with writing_video(video):  # no partial mp4 left
             result = self.evaluate_policy(video)
         self.log({**result, f"charts/{phase}": step})
         if video is not None:

@@ -78,3 +78,54 @@ def write_text_atomic(path: str | Path, text: str, fix: str = "") -> None:
     with writing(path, tmp, fix):
         tmp.write_text(text)
         os.replace(tmp, path)
+
+
+def _full(path: Path) -> bool:
+    """Whether the file system of `path` (or of its nearest existing parent) has no free block left for this user."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    fs = os.statvfs(path)
+    return (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) == 0
+
+
+def _mp4_whole(path: Path) -> bool:
+    """Whether `path` is an mp4 whose top-level boxes all fit in the file and include the index (moov), which ffmpeg
+    writes last: a video cut short lacks it."""
+    size, at, seen = path.stat().st_size, 0, set()
+    with path.open("rb") as f:
+        while at + 8 <= size:
+            f.seek(at)
+            length, kind = int.from_bytes(f.read(4), "big"), f.read(4)
+            if length == 1:
+                length = int.from_bytes(f.read(8), "big")
+            if length < 8 or at + length > size:
+                return length == 0 and b"moov" in seen  # 0: the last box runs to the end of the file
+            seen.add(kind)
+            at += length
+    return at == size and b"moov" in seen
+
+
+@contextlib.contextmanager
+def writing_video(path: str | Path | None) -> Iterator[None]:
+    """`writing` for an mp4 that an encoder process writes (imageio's ffmpeg): its failure reaches Python as "Broken
+    pipe", or not at all (the writer's close() ignores it), so the video is checked for its index afterwards; one
+    cut short on a file system left without a free block failed for lack of space (ENOSPC). A failed video is
+    removed. `path` None: nothing to write.
+
+    Raises:
+        WriteFailed: the block raised an OSError, or left a video without its index."""
+    if path is None:
+        yield
+        return
+    path = Path(path)
+    with writing(path, path):
+        try:
+            yield
+        except OSError as e:
+            if _full(path):
+                raise OSError(errnos.ENOSPC, os.strerror(errnos.ENOSPC)) from e
+            raise
+        if path.is_file() and not _mp4_whole(path):
+            if _full(path):
+                raise OSError(errnos.ENOSPC, os.strerror(errnos.ENOSPC))
+            raise OSError(errnos.EIO, "the encoder left the video unfinished")
