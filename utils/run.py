@@ -630,6 +630,7 @@ class Run:
                 )
             self.counters, self.final, self.elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
             self.last_good = f"{args.checkpoint}, global step {sum(self.counters.get(p, 0) for p in phases)}"
+            self.check_files(ckpt)
             for name in counters:
                 self.counters.setdefault(name, 0)
             # Checkpoints before the run module (December 2026) kept no flags: their final metrics tell the state.
@@ -650,8 +651,39 @@ class Run:
                     ]
         if self.finished and not (path / "final.json").is_file():  # killed between its last save and final.json
             self.write_final()
+            print(f"note: {path / 'final.json'} was missing: rebuilt it from the checkpoint", file=sys.stderr)
         self.first_step = self.global_step()
         self.logger = None if self.finished else Logger(path, args, rows)
+
+    def check_files(self, ckpt: dict) -> None:
+        """Before a resume writes anything: metrics.csv must hold every row logged up to the checkpoint (it cannot be
+        rebuilt); a missing config.json is rebuilt from the checkpoint's settings, and said so on stderr.
+
+        Raises:
+            ArgumentError: metrics.csv is missing, or holds fewer rows up to the checkpoint's global step than the
+                checkpoint counted when it was taken (checkpoints before December 2026 counted none: only the file's
+                presence is checked)."""
+        log, step = self.path / "metrics.csv", sum(self.counters.get(p, 0) for p in self.phases)
+        fix = f"put the file back from a copy, or start a new run; --eval-only still evaluates {self.args.checkpoint}"
+        if not log.is_file():
+            raise ArgumentError(
+                f"{log} is missing: the log of this run up to global step {step} cannot be rebuilt from its "
+                f"checkpoint ({fix})"
+            )
+        with log.open() as f:
+            kept = [at for r in csv.DictReader(f) if (at := float(r.get("charts/global_step") or 0)) <= step]
+        if len(kept) < ckpt.get("logged_rows", 0):
+            last = f"global step {max(kept):.0f}" if kept else "its header"
+            raise ArgumentError(
+                f"{log} stops short of the checkpoint: it holds {len(kept)} of the {ckpt['logged_rows']} rows "
+                f"logged up to global step {step}, the last at {last} ({fix})"
+            )
+        if not (self.path / "config.json").is_file():
+            write_text_atomic(self.path / "config.json", strict_json(ckpt["args"]))
+            print(
+                f"note: {self.path / 'config.json'} was missing: rebuilt it from the checkpoint's settings",
+                file=sys.stderr,
+            )
 
     def release(self) -> None:
         """Releases the run directory's lock (at the end of `with run`, or at once for a finished run)."""
@@ -809,6 +841,7 @@ class Run:
                 "torch_rng": torch.get_rng_state(),
                 "batch_rng": self.gen.get_state(),
                 "env_rng": env_rng,
+                "logged_rows": len(self.logger.rows),  # a resume checks that metrics.csv still holds them
             }
         )
 
