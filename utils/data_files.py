@@ -27,7 +27,7 @@ class DatasetError(ValueError):
 
 
 # What to do when a dataset file or its lock cannot be written (WriteFailed's last words).
-WRITE_FIX = "nothing was left behind; make room, or write it elsewhere: AWAC_DATA_DIR=<dir> for the dataset cache"
+WRITE_FIX = "no partial file was left; make room, or set AWAC_DATA_DIR to a dataset cache directory with room"
 
 
 def _pack(columns: dict[str, list], metadata: dict[str, Any]) -> dict[str, Any]:

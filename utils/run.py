@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from utils.datasets import DatasetError
 from utils.envs import EnvError, check_rendering, episode_success, horizon
-from utils.writes import WriteFailed, write_text_atomic, writing, writing_video
+from utils.writes import EXIT_WRITE_FAILED, WriteFailed, write_text_atomic, writing, writing_video
 
 
 class ArgumentError(ValueError):
@@ -74,10 +74,9 @@ class RunInUse(ArgumentError):
 
 
 EXIT_DIVERGED = 3
-# A write that failed for an OS reason (no space, read-only file system, I/O error, permission): WriteFailed
-# (utils.writes) prints one line naming the file, the reason and the last good checkpoint, and exits with this status.
-# No temporary file is left behind, and the previous checkpoint is untouched.
-EXIT_WRITE_FAILED = 4
+# EXIT_WRITE_FAILED = 4 (from utils.writes): a write that failed for an OS reason (no space, read-only file system,
+# I/O error, permission), a WriteFailed, prints one line naming the file, the reason and the last good checkpoint. No
+# temporary file is left behind, and the previous checkpoint is untouched.
 
 
 # ----------------------------------------------------------------------------------------------- flags

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+EXIT_WRITE_FAILED = 4  # the exit status of a command line that stops on a WriteFailed (beside utils.run.EXIT_DIVERGED)
 # The OS reasons a write fails for, looked for in the text of an error that carries no errno.
 REASONS = (errnos.ENOSPC, errnos.EDQUOT, errnos.EROFS, errnos.EIO, errnos.EACCES, errnos.EPERM, errnos.EFBIG)
 
