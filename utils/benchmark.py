@@ -41,6 +41,7 @@ This is a driver: no algorithm file imports it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -52,6 +53,8 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -60,6 +63,7 @@ from tqdm.auto import tqdm
 
 from utils.envs import SUCCESS_DEFINITIONS
 from utils.run import run_holder
+from utils.writes import EXIT_WRITE_FAILED, WriteFailed, writing
 
 ROOT = Path(__file__).resolve().parents[1]
 ALGOS = ("awac", "sac_fd", "bc", "awr")
@@ -142,22 +146,46 @@ def algo_name(algo: str) -> str:
 @functools.cache
 def load_script(algo: str):
     """Imports a script (by name or path, see `script_path`) to read its `Args`; importing runs no training.
-    Raises SystemExit when the file has no `Args` dataclass or no `train` function."""
+    Raises SystemExit naming the file, the reason and the line (where Python gives one) when the file does not
+    import (a syntax error, a missing module, any error at import), or has no `Args` dataclass or no `train`."""
     path = script_path(algo)
     if str(ROOT) not in sys.path:  # a fork outside the repository still imports utils/
         sys.path.insert(0, str(ROOT))
-    if path.parent == ROOT:
-        module = importlib.import_module(path.stem)
-    else:
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look it up there
-        spec.loader.exec_module(module)
+    try:
+        if path.parent == ROOT:
+            module = importlib.import_module(path.stem)
+        else:
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look it up there
+            spec.loader.exec_module(module)
+    except Exception as e:  # a broken fork: whatever stops its import, said in one line
+        sys.modules.pop(path.stem, None)
+        raise SystemExit(f"--algos {algo}: {import_failure(path, e)}") from None
     if not (dataclasses.is_dataclass(getattr(module, "Args", None)) and callable(getattr(module, "train", None))):
         raise SystemExit(
             f"--algos {algo}: {path} does not follow the house protocol (an Args dataclass and "
             "train(args), as in awac.py)"
         )
     return module
+
+
+def import_failure(path: Path, error: Exception) -> str:
+    """Why `path` did not import, in one line: the file and line (of a syntax error: where Python found it, maybe in
+    a module the script imports; else the script's line that was running), the error and what to do."""
+    if isinstance(error, SyntaxError):
+        return (
+            f"{error.filename or path}, line {error.lineno}: the script does not import: {type(error).__name__}: "
+            f"{error.msg} (fix that line; `python -m py_compile {error.filename or path}` checks the file)"
+        )
+    lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]
+    where = f"{path}, line {lines[-1]}" if lines else str(path)
+    fix = (
+        f"install {error.name}, or remove that import"
+        if isinstance(error, ModuleNotFoundError) and error.name
+        else "fix the script: importing it must run no work"
+    )
+    reason = (str(error).strip().splitlines() or [""])[0]
+    return f"{where}: the script does not import: {type(error).__name__}: {reason} ({fix})"
 
 
 def algo_flags(algo: str) -> set[str]:
@@ -305,7 +333,11 @@ def execute(command: list[str], log_path: str) -> tuple[int, str, float]:
     """Runs one command with its output in `log_path`; returns its exit code, the last 30 lines of its log and its
     wall time in seconds (from its own start, so time spent queued behind other runs is not counted)."""
     start = time.time()
-    with open(log_path, "a") as log:  # a resumed run's log follows its earlier attempts'
+    try:
+        log = open(log_path, "a")  # closed by `with log`; a resumed run's log follows its earlier attempts'
+    except OSError as e:  # the run cannot start without its log: it fails, and the grid goes on
+        return EXIT_WRITE_FAILED, f"error: {WriteFailed(log_path, e)}", time.time() - start
+    with log:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
         code = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     tail = "".join(Path(log_path).read_text(errors="replace").splitlines(keepends=True)[-30:])
@@ -774,8 +806,11 @@ def plot_curves(runs: list[dict], path: Path, reps: int = 1000, curve: str = "cu
             ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
     fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with writing(path, path):  # a png cut short is removed
+            fig.savefig(path, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def report(
@@ -939,6 +974,26 @@ def paired(a_dirs: list[Path], b_dirs: list[Path], step: int, window: int) -> tu
     return lines, result
 
 
+@contextlib.contextmanager
+def writing_outputs(out: Path, runs: list[Path] | None = None) -> Iterator[None]:
+    """`with writing_outputs(out, runs):` around writing the benchmark's outputs in `out` (report, --copy-runs; or,
+    without `runs`, its runs directory): a write that fails (no space, read-only, ...) prints one line, the file, the
+    reason and what to do (how to rebuild the outputs from the run directories `runs`, which are kept), and exits with
+    status EXIT_WRITE_FAILED."""
+    fix = "make room, or give another --results-dir"
+    if runs:
+        parents = {r.parent for r in runs}
+        given = f"{parents.pop()}/*" if len(parents) == 1 and len(runs) > 1 else " ".join(map(str, runs))
+        fix = f"the runs are kept; make room, then: python -m utils.benchmark report {given} --out {out}"
+    try:
+        yield
+    except OSError as e:  # named by the file where the error knows it (a failed open), else by the directory
+        failed = e if isinstance(e, WriteFailed) else WriteFailed(e.filename or out, e)
+        failed.fix = failed.fix or fix
+        print(f"error: {failed}", file=sys.stderr)
+        raise SystemExit(EXIT_WRITE_FAILED) from None
+
+
 def copy_run_files(run_dirs: list[Path], dest: Path) -> list[Path]:
     """Copies each finished run's small result files (config.json, metrics.csv, final.json and the final-<step>.json
     of an extended run) into `dest/<run name>/`, the files a results directory commits so every number can be
@@ -990,9 +1045,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         p.add_argument("--no-plots", action="store_true", help="write the tables (summary.md/csv, runs.csv) only")
         a = p.parse_args(argv[1:])
         out = a.out or a.run_dirs[0].resolve().parent.parent
-        rows = report(a.run_dirs, out, at=tuple(a.at), window=a.window, values=tuple(a.values), plots=not a.no_plots)
-        if a.copy_runs:
-            copy_run_files(a.run_dirs, out / "runs")
+        with writing_outputs(out, a.run_dirs):
+            rows = report(
+                a.run_dirs, out, at=tuple(a.at), window=a.window, values=tuple(a.values), plots=not a.no_plots
+            )
+            if a.copy_runs:
+                copy_run_files(a.run_dirs, out / "runs")
         print((out / "summary.md").read_text())
         return rows
 
@@ -1042,8 +1100,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "(without it, the benchmark refuses to reuse or resume them)",
     )
     a = p.parse_args(argv)
-    for algo in a.algos:  # a missing script or one without Args/train stops here, before any run starts
-        load_script(algo)
+    problems = []
+    for algo in a.algos:  # before any run starts, each entry: it exists, imports, keeps the protocol; one line each
+        try:
+            load_script(algo)
+        except SystemExit as e:
+            problems.append(str(e.code))
+    if problems:
+        raise SystemExit("\n".join(problems))
     names = [algo_name(algo) for algo in a.algos]
     for name in {n for n in names if names.count(n) > 1}:
         paths = [str(script_path(algo)) for algo in a.algos if algo_name(algo) == name]
@@ -1092,9 +1156,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"{sum(r.status == 'pending' for r in runs)} to run, {a.workers if a.launcher == 'local' else 'Ray'} "
         "at a time"
     )
+    with writing_outputs(out / "runs"):  # the runs' directories and logs go there
+        (out / "runs").mkdir(parents=True, exist_ok=True)
     launch(runs, a)
     failed = [r for r in runs if r.status == "failed"]
-    rows = report([r.run_dir for r in runs], out, runs, MILESTONES.get(a.budget, ()), WINDOWS.get(a.budget, 0))
+    with writing_outputs(out, [r.run_dir for r in runs]):
+        rows = report([r.run_dir for r in runs], out, runs, MILESTONES.get(a.budget, ()), WINDOWS.get(a.budget, 0))
     print((out / "summary.md").read_text())
     print(f"outputs in {out}: summary.md, summary.csv, curves.png, runs.csv")
     if failed:

@@ -16,6 +16,7 @@ import numpy as np
 
 from utils.dataset_registry import DATASETS, LOCOMOTION
 from utils.envs import HAND_TASKS, is_success, make_env, normalized_score
+from utils.writes import writing
 
 ARRAY_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
@@ -23,6 +24,10 @@ REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
 
 class DatasetError(ValueError):
     """A dataset that cannot be used: unknown id, unreadable or corrupt file, missing keys, bad values or shapes."""
+
+
+# What to do when a dataset file or its lock cannot be written (WriteFailed's last words).
+WRITE_FIX = "no partial file was left; make room, or set AWAC_DATA_DIR to a dataset cache directory with room"
 
 
 def _pack(columns: dict[str, list], metadata: dict[str, Any]) -> dict[str, Any]:
@@ -41,19 +46,18 @@ def save_dataset(data: dict[str, Any], path: str | Path) -> Path:
     new one, never half of one, and concurrent writers of one path do not disturb each other (the last one wins).
 
     Raises:
-        OSError: if the directory cannot be created or written.
+        utils.writes.WriteFailed (an OSError): the directory cannot be created or the file written (no space,
+            read-only, ...); its temporary file is removed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name of this writer's own in the same directory (os.replace is atomic only within one file
     # system); "xb" refuses to reuse an existing name, and an open file keeps np.savez from appending ".npz".
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
+    with writing(path, tmp, WRITE_FIX):  # a failure removes tmp
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "xb") as f:
             np.savez_compressed(f, **{k: data[k] for k in ARRAY_KEYS}, metadata=json.dumps(data.get("metadata", {})))
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # after a failure; after os.replace it is already gone
     return path
 
 

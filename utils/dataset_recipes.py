@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from utils.data_files import ARRAY_KEYS, DatasetError, _pack, read_file, save_dataset, validate
+from utils.data_files import ARRAY_KEYS, WRITE_FIX, DatasetError, _pack, read_file, save_dataset, validate
 from utils.dataset_registry import DATASETS, LOCOMOTION, SHIPPED_EXPERTS, DatasetSpec, _task_of
 from utils.envs import HAND_TASKS, make_env
 from utils.expert_policies import (
@@ -31,6 +31,7 @@ from utils.expert_policies import (
     shipped_sac_expert,
     shipped_sha256,
 )
+from utils.writes import writing
 
 
 def default_cache_dir() -> Path:
@@ -304,11 +305,13 @@ def build_lock(path: str | Path) -> Iterator[None]:
     let a newcomer lock a new file while a waiter still waits on the old one). Linux and macOS (POSIX flock).
 
     Raises:
-        OSError: if the lock file cannot be created (e.g. a read-only cache directory).
+        utils.writes.WriteFailed (an OSError): the lock file cannot be created (e.g. a read-only cache directory).
     """
     lock = Path(path).with_suffix(".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:  # "a" creates the file without truncating it
+    with writing(lock, fix=WRITE_FIX):
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        f = open(lock, "a")  # closed by `with f` below; "a" creates the file without truncating it
+    with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

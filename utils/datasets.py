@@ -84,6 +84,7 @@ from utils.expert_policies import (
     shipped_sha256,
 )
 from utils.minari_io import MINARI_METADATA, export_minari, read_minari
+from utils.writes import EXIT_WRITE_FAILED, WriteFailed
 
 __all__ = [
     "DATASETS",
@@ -230,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
             data = load_dataset(args.dataset, seed=args.seed, cache_dir=args.cache_dir)
     except DatasetError as e:
         parser.exit(2, f"error: {e}\n")
+    except WriteFailed as e:  # the cache file (or its lock) could not be written
+        parser.exit(EXIT_WRITE_FAILED, f"error: {e}\n")
     meta = data["metadata"]
     print(
         json.dumps(

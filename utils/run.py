@@ -24,15 +24,18 @@ episode there. `phases` names the step counters in the order the phases run; the
 identity) is the file that defines its `Args` class, so a copy `my_awac.py` is its own script.
 
 Command line: `cli(train, Args)` parses the flags with tyro and turns the expected errors into one line
-`error: <what> (<how to fix>)` and exit status 2, a diverged run into one line and exit status 3; Ctrl-C and
-SIGTERM save a checkpoint and exit with 130.
+`error: <what> (<how to fix>)` and exit status 2, a diverged run into one line and exit status 3, a file that could
+not be written (no space, read-only, ...) into one line naming it, the reason and the last good checkpoint, and exit
+status 4; Ctrl-C and SIGTERM save a checkpoint and exit with 130.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import fcntl
+import io
 import json
 import math
 import os
@@ -52,6 +55,7 @@ from tqdm.auto import tqdm
 
 from utils.datasets import DatasetError
 from utils.envs import EnvError, check_rendering, episode_success, horizon
+from utils.writes import EXIT_WRITE_FAILED, WriteFailed, write_text_atomic, writing, writing_video
 
 
 class ArgumentError(ValueError):
@@ -70,6 +74,9 @@ class RunInUse(ArgumentError):
 
 
 EXIT_DIVERGED = 3
+# EXIT_WRITE_FAILED = 4 (from utils.writes): a write that failed for an OS reason (no space, read-only file system,
+# I/O error, permission), a WriteFailed, prints one line naming the file, the reason and the last good checkpoint. No
+# temporary file is left behind, and the previous checkpoint is untouched.
 
 
 # ----------------------------------------------------------------------------------------------- flags
@@ -184,18 +191,36 @@ class Logger:
         if self.wandb:
             self.wandb.log(row, step=step)
         if all(k in self.keys for k in row):
-            with self.path.open("a", newline="") as f:
-                csv.DictWriter(f, self.keys).writerow(row)
+            self._append(row)
             return row
         self.keys += [k for k in row if k not in self.keys]
         self._rewrite()
         return row
 
+    def _append(self, row: dict) -> None:
+        """Appends one row; a failed write is cut off again (no half row for a resume to misread) and raised as
+        WriteFailed."""
+        line = io.StringIO()
+        csv.DictWriter(line, self.keys).writerow(row)
+        end = self.path.stat().st_size if self.path.exists() else 0
+        with writing(self.path):
+            try:
+                with self.path.open("a", newline="") as f:
+                    f.write(line.getvalue())
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.truncate(self.path, end)
+                raise
+
     def _rewrite(self) -> None:
-        with self.path.open("w", newline="") as f:
-            w = csv.DictWriter(f, self.keys)
-            w.writeheader()
-            w.writerows(self.rows)
+        """Writes the header and every row through metrics.csv.tmp: a failed write keeps the previous file."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with writing(self.path, tmp):
+            with tmp.open("w", newline="") as f:
+                w = csv.DictWriter(f, self.keys)
+                w.writeheader()
+                w.writerows(self.rows)
+            os.replace(tmp, self.path)
 
     def log_video(self, path: Path, step: int) -> None:
         """Logs an mp4 to W&B as eval/video at `step` (the file stays in the run directory either way)."""
@@ -210,10 +235,38 @@ class Logger:
 
 
 # ----------------------------------------------------------------------------------------------- checkpoints
+class _Recorded:
+    """A binary file whose write() keeps the OSError it raised: torch's zip writer turns it into a RuntimeError
+    ("enforce fail at inline_container.cc ... unexpected pos") that no longer says why."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
+    """torch.save through <path>.tmp and os.replace: the previous file stays whole until the new one is. Raises
+    WriteFailed (no space, read-only, ...) after removing the .tmp, so a failed write leaves nothing behind."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with writing(path, tmp):
+        with open(tmp, "wb") as f:
+            out = _Recorded(f)
+            try:
+                torch.save(obj, out)
+            except RuntimeError as e:  # the zip writer's wording for a write that failed
+                if out.error is None:
+                    raise
+                raise out.error from e
+        os.replace(tmp, path)
 
 
 def load_checkpoint(path: str, device: str, script: str) -> dict:
@@ -353,7 +406,7 @@ def start_run_dir(run: Path, args) -> None:
     run.mkdir(parents=True, exist_ok=True)
     for stale in ("metrics.csv", "checkpoint_offline.pt"):
         (run / stale).unlink(missing_ok=True)
-    (run / "config.json").write_text(strict_json(asdict(args)))
+    write_text_atomic(run / "config.json", strict_json(asdict(args)))
 
 
 def stop_on_signals() -> dict:
@@ -483,7 +536,8 @@ def evaluate_only(evaluate: Callable[[Path | None], dict], args) -> dict[str, fl
     --capture-video, the first episode goes to <run>/videos/eval-only-<checkpoint name>.mp4."""
     ckpt = Path(args.checkpoint)
     video = ckpt.parent / "videos" / f"eval-only-{ckpt.stem}.mp4" if args.capture_video else None
-    result = evaluate(video)
+    with writing_video(video):  # no partial mp4 left
+        result = evaluate(video)
     print(json.dumps(result, indent=2))
     if video is not None:
         print(f"video of the first episode: {video}")
@@ -541,8 +595,9 @@ class Run:
         self.lock = lock_run_dir(path)  # before any file of the run is read or written
         try:
             self._open(ckpt, counters)
-        except BaseException:
+        except BaseException as e:
             self.release()
+            self.explain(e)
             raise
         if self.finished:  # nothing to do: `with run` will not follow
             self.release()
@@ -574,6 +629,7 @@ class Run:
                 )
             self.counters, self.final, self.elapsed_before = ckpt["counters"], ckpt["final"], ckpt["elapsed_s"]
             self.last_good = f"{args.checkpoint}, global step {sum(self.counters.get(p, 0) for p in phases)}"
+            self.check_files(ckpt)
             for name in counters:
                 self.counters.setdefault(name, 0)
             # Checkpoints before the run module (December 2026) kept no flags: their final metrics tell the state.
@@ -594,8 +650,39 @@ class Run:
                     ]
         if self.finished and not (path / "final.json").is_file():  # killed between its last save and final.json
             self.write_final()
+            print(f"note: {path / 'final.json'} was missing: rebuilt it from the checkpoint", file=sys.stderr)
         self.first_step = self.global_step()
         self.logger = None if self.finished else Logger(path, args, rows)
+
+    def check_files(self, ckpt: dict) -> None:
+        """Before a resume writes anything: metrics.csv must hold every row logged up to the checkpoint (it cannot be
+        rebuilt); a missing config.json is rebuilt from the checkpoint's settings, and said so on stderr.
+
+        Raises:
+            ArgumentError: metrics.csv is missing, or holds fewer rows up to the checkpoint's global step than the
+                checkpoint counted when it was taken (checkpoints before December 2026 counted none: only the file's
+                presence is checked)."""
+        log, step = self.path / "metrics.csv", sum(self.counters.get(p, 0) for p in self.phases)
+        fix = f"put the file back from a copy, or start a new run; --eval-only still evaluates {self.args.checkpoint}"
+        if not log.is_file():
+            raise ArgumentError(
+                f"{log} is missing: the log of this run up to global step {step} cannot be rebuilt from its "
+                f"checkpoint ({fix})"
+            )
+        with log.open() as f:
+            kept = [at for r in csv.DictReader(f) if (at := float(r.get("charts/global_step") or 0)) <= step]
+        if len(kept) < ckpt.get("logged_rows", 0):
+            last = f"global step {max(kept):.0f}" if kept else "its header"
+            raise ArgumentError(
+                f"{log} stops short of the checkpoint: it holds {len(kept)} of the {ckpt['logged_rows']} rows "
+                f"logged up to global step {step}, the last at {last} ({fix})"
+            )
+        if not (self.path / "config.json").is_file():
+            write_text_atomic(self.path / "config.json", strict_json(ckpt["args"]))
+            print(
+                f"note: {self.path / 'config.json'} was missing: rebuilt it from the checkpoint's settings",
+                file=sys.stderr,
+            )
 
     def release(self) -> None:
         """Releases the run directory's lock (at the end of `with run`, or at once for a finished run)."""
@@ -616,7 +703,7 @@ class Run:
         done.unlink(missing_ok=True)
         self.final = {k: v for k, v in self.final.items() if k.startswith("offline/")}
         self.finished = False
-        (self.path / "config.json").write_text(strict_json(asdict(self.args)))  # the new budget
+        write_text_atomic(self.path / "config.json", strict_json(asdict(self.args)))  # the new budget
 
     def global_step(self) -> int:
         """The sum of the phase counters: updates offline plus environment steps online."""
@@ -647,6 +734,7 @@ class Run:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
+        self.explain(error)
         try:
             if kind is KeyboardInterrupt:  # at the end of a step: save the last state a resume can start from
                 state = self.boundary if self.boundary is not None else self.snapshot()
@@ -679,6 +767,17 @@ class Run:
                 )
             ) from error
 
+    def explain(self, error: BaseException | None) -> None:
+        """Completes a WriteFailed that does not yet say what to do: the last good checkpoint and how to go on."""
+        if isinstance(error, WriteFailed) and not error.fix:
+            last_good = getattr(self, "last_good", "none yet")
+            error.fix = (
+                "no checkpoint was written yet (make room, or give another --run-dir, and run the command again)"
+                if last_good == "none yet"
+                else f"the last good checkpoint: {last_good} (make room, then resume with --checkpoint "
+                f"{self.path / 'checkpoint.pt'})"
+            )
+
     def diverged(self, what: str, value) -> str:
         """The one-line message of a divergence found now: step, metric, last good checkpoint."""
         return (
@@ -709,7 +808,8 @@ class Run:
         """Evaluates the policy and logs the result; with --capture-video, also a video of the first episode."""
         name = "online" if phase == "env_step" else phase.removesuffix("_step")
         video = self.path / "videos" / f"{name}-{step:07d}.mp4" if self.args.capture_video else None
-        result = self.evaluate_policy(video)
+        with writing_video(video):  # no partial mp4 left
+            result = self.evaluate_policy(video)
         self.log({**result, f"charts/{phase}": step})
         if video is not None:
             self.logger.log_video(video, self.global_step())
@@ -740,6 +840,7 @@ class Run:
                 "torch_rng": torch.get_rng_state(),
                 "batch_rng": self.gen.get_state(),
                 "env_rng": env_rng,
+                "logged_rows": len(self.logger.rows),  # a resume checks that metrics.csv still holds them
             }
         )
 
@@ -753,9 +854,13 @@ class Run:
             if self.buffer is None
             else self.buffer.last(state["counters"].get("env_step", 0), end=state["buffer_end"])
         )
-        _atomic_torch_save(
-            {**state, "online_data": {k: torch.as_tensor(v) for k, v in online.items()}}, self.path / name
-        )
+        try:
+            _atomic_torch_save(
+                {**state, "online_data": {k: torch.as_tensor(v) for k, v in online.items()}}, self.path / name
+            )
+        except WriteFailed as e:
+            self.explain(e)
+            raise
         if name == "checkpoint.pt":
             self.last_good = f"{self.path / name}, global step {step}"
 
@@ -863,14 +968,13 @@ class Run:
     def write_final(self) -> None:
         """final.json, atomically, after the last checkpoint: a directory holds a finished run exactly when it
         has one."""
-        tmp = self.path / "final.json.tmp"
-        tmp.write_text(strict_json(self.result()))
-        os.replace(tmp, self.path / "final.json")
+        write_text_atomic(self.path / "final.json", strict_json(self.result()))
 
 
 def cli(train: Callable, args_class: type) -> None:
     """The command line of a script: `train(tyro.cli(args_class))`. SIGTERM saves a checkpoint as Ctrl-C does
-    (exit status 130); expected errors print one line, exit status 2."""
+    (exit status 130); expected errors print one line, exit status 2 (a divergence: EXIT_DIVERGED, a failed write:
+    EXIT_WRITE_FAILED)."""
     import tyro
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -882,5 +986,8 @@ def cli(train: Callable, args_class: type) -> None:
     except Diverged as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(EXIT_DIVERGED)
+    except WriteFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(EXIT_WRITE_FAILED)
     except KeyboardInterrupt:  # train() has saved and said where: no traceback, the shell's status for SIGINT
         sys.exit(130)
