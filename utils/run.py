@@ -406,15 +406,17 @@ def check_device(device: str) -> None:
 
 
 # What `--precision auto` and `--compile auto` pick, by hardware, from the update's speed measured on each kind
-# (docs/results/speed): a choice is the default only where it was measured faster. Kinds not measured keep fp32 eager.
-AMX_COMPILE = {"fp32": "TODO", "bf16": "TODO"}  # the update alone, 2 threads, batch 1024
+# (docs/results/speed): a choice is the default only where it was measured faster; unmeasured kinds stay eager, and
+# fp32 except a GPU with native bf16 (its bf16 tensor cores).
+AMX_COMPILE = {"fp32": "1.10-1.23", "bf16": "0.75-0.85"}  # the update alone, batch 1024, 1-2 threads
 COMPILE_MIN_UPDATES = 10_000  # below this a run stays eager: a cold compile (10-45 s) would not be paid back
 
 
 def bf16_pays(device: str) -> tuple[bool, str]:
     """(whether bfloat16 autocast runs the update faster than fp32 on `device`, why), by hardware: a CPU with AMX
-    yes (1.6-2.3x measured); a CPU with AVX-512-bf16 but no AMX no (0.71-0.74x measured, issue 31); another CPU no
-    (no bf16 matmul units); a CUDA GPU with native bf16 yes (not measured here). `device` must pass check_device."""
+    yes (1.6-2.3x measured, quiet machine); a CPU with AVX-512-bf16 but no AMX no (0.71-0.74x measured, issue 31);
+    another CPU no (no bf16 matmul units); a CUDA GPU with native bf16 yes (not measured here). `device` must pass
+    check_device."""
     dev = torch.device(device)
     if dev.type == "cpu":
         if torch.cpu._is_amx_tile_supported():
@@ -433,8 +435,9 @@ def bf16_pays(device: str) -> tuple[bool, str]:
 def compile_pays(device: str, precision: str, updates: int) -> tuple[bool, str]:
     """(whether torch.compile of the losses pays on `device` at `precision` ("fp32"/"bf16") in a run of `updates`
     updates, why), by hardware: only fp32 on a CPU with AVX-512 and no AMX was measured to gain >= 1.1x (1.16x on 1
-    thread, 1.29x on 2, issue 31); with AMX it was measured slower in bf16 and under 1.1x in fp32; other kinds were
-    not measured. Runs under COMPILE_MIN_UPDATES stay eager. `device` must pass check_device."""
+    thread, 1.29x on 2, issue 31); with AMX, 0.75-0.85x in bf16 (auto's precision there) and 1.10-1.23x in fp32 (the
+    update alone; its whole-process gain not shown >= 1.1x), so off; other kinds were not measured, so off. Runs under
+    COMPILE_MIN_UPDATES stay eager. `device` must pass check_device."""
     if updates < COMPILE_MIN_UPDATES:
         return False, f"{updates:,} updates: under {COMPILE_MIN_UPDATES:,}, compiling would not pay back"
     if torch.device(device).type != "cpu":
