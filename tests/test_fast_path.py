@@ -323,6 +323,23 @@ def test_speed_tool_prints_its_update_table(capsys):
         ]
     )
     out = capsys.readouterr().out
+    assert out.startswith("CPU: ")
     rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| 1 | 8 |")]
     assert [r[2].strip() for r in rows] == ["fp32", "bf16", "before"]
     assert all(float(r[3]) > 0 for r in rows)
+
+
+def test_speed_tools_name_the_cpu_kind_and_profile_shares_add_up(capsys):
+    """utils.speed and utils.speed_profile print the CPU's model and its AMX / AVX-512-bf16 flags first; the
+    profile's time shares of the update add up to the whole (timings themselves are never asserted)."""
+    from utils import speed, speed_profile
+
+    assert speed.cpu_kind().startswith("CPU: ") and "AMX " in speed.cpu_kind() and "AVX-512-bf16 " in speed.cpu_kind()
+    shares = speed_profile.profile_update("fp32", batch=8, updates=2, obs_dim=5, act_dim=3)
+    fractions = [v for k, v in shares.items() if not k.startswith("ms ")]
+    assert len(fractions) == 5 and sum(fractions) == pytest.approx(1.0)
+    assert shares["matrix products"] > 0 and shares["optimizer + targets"] > 0
+    assert speed_profile.category("aten::addmm") == "matrix products"
+    assert speed_profile.category("aten::_to_copy") == "casts"
+    assert speed_profile.category("aten::_fused_adam_") == "optimizer + targets"
+    assert speed_profile.category("aten::sigmoid") == "elementwise + reductions"
