@@ -85,7 +85,7 @@ class Args:
     config.json); bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
     compile: Literal["auto", "on", "off"] = "auto"
     """torch.compile the losses; auto: on where measured >= 1.1x (fp32 on a CPU with AVX-512 and no AMX) in runs of
-    >= 10,000 updates (compiling costs 10-45 s per process; docs/results/speed)"""
+    >= 10,000 updates (compiling costs 5-45 s per process; docs/results/speed)"""
     run_dir: str = "runs"
     """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
     run_name: str | None = None

@@ -409,7 +409,7 @@ def check_device(device: str) -> None:
 # (docs/results/speed): a choice is the default only where it was measured faster; unmeasured kinds stay eager, and
 # fp32 except a GPU with native bf16 (its bf16 tensor cores).
 AMX_COMPILE = {"fp32": "1.10-1.23", "bf16": "0.75-0.85"}  # the update alone, batch 1024, 1-2 threads
-COMPILE_MIN_UPDATES = 10_000  # below this a run stays eager: a cold compile (10-45 s) would not be paid back
+COMPILE_MIN_UPDATES = 10_000  # below this a run stays eager: a cold compile (5-45 s measured) would not pay back
 
 
 def bf16_pays(device: str) -> tuple[bool, str]:
