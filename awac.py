@@ -81,11 +81,11 @@ class Args:
     threads: int = 0
     """torch CPU threads (0: torch's default); give parallel runs 1 each"""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    """auto: bf16 where measured faster (a CPU with AMX, a GPU with native bf16), else fp32 (printed with why, kept in
-    config.json); bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
+    """auto: bf16 where measured faster (a CPU with AMX, a GPU with native bf16), else fp32; each run prints the
+    choice and why; bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
     compile: Literal["auto", "on", "off"] = "auto"
-    """torch.compile the losses; auto: on where measured >= 1.1x (fp32 on a CPU with AVX-512 and no AMX) in runs of
-    >= 10,000 updates (compiling costs 5-45 s per process; docs/results/speed)"""
+    """torch.compile the losses; auto: on where measured >= 1.1x (fp32 on a CPU with AVX-512 and no AMX) in runs
+    of at least 10,000 updates (compiling costs 5-45 s per process; docs/results/speed)"""
     run_dir: str = "runs"
     """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
     run_name: str | None = None

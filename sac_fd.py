@@ -77,11 +77,11 @@ class Args:
     threads: int = 0
     """torch CPU threads (0: torch's default); give parallel runs 1 each"""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    """auto: bf16 where measured faster (a CPU with AMX, a GPU with native bf16), else fp32 (printed with why, kept in
-    config.json); bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
+    """auto: bf16 where measured faster (a CPU with AMX, a GPU with native bf16), else fp32; each run prints the
+    choice and why; bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
     compile: Literal["auto", "on", "off"] = "off"
-    """torch.compile the losses; off by default: SAC's two compiled losses measured 0.85-0.87x fp32 (AMX CPU); auto:
-    awac.py's rule (utils.run.compile_pays), not measured for SAC"""
+    """torch.compile the losses; off by default: SAC's two compiled losses measured 0.85-0.87x fp32 (AMX CPU);
+    auto: awac.py's rule (utils.run.compile_pays), not measured for SAC"""
     run_dir: str = "runs"
     """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
     run_name: str | None = None
