@@ -155,7 +155,7 @@ def test_auto_precision_is_bf16_only_where_measured_faster_and_says_why(
     _, path = small_pen_binary
     args = dict(env_id="pen-binary", dataset=str(path), offline_steps=20, online_steps=0, eval_every=10**6)
     awac.train(awac.Args(**args, run_dir=str(tmp_path), run_name="auto", **TINY))
-    out = capsys.readouterr().err
+    out = capsys.readouterr().out
     assert f"precision: {want} (auto: {why}" in out
     assert "compile: off (auto: 20 updates: under 10,000, compiling would not pay back)" in out
     config = json.loads((tmp_path / "auto" / "config.json").read_text())

@@ -488,12 +488,14 @@ def auto_choices(args) -> dict[str, str]:
 
 def resolve_fast_path(args, resumed: bool):
     """`args` with --precision and --compile "auto" resolved (what config.json and checkpoints record), after
-    printing one line for each on stderr: its value and why, e.g. "precision: bf16 (auto: this CPU has AMX: ...)"."""
+    printing one line for each: its value and why, e.g. "precision: bf16 (auto: this CPU has AMX: ...)". Printed on
+    stdout, so an error stays the one line on stderr; not for --eval-only, whose stdout is its result (JSON)."""
     auto = auto_choices(args)
     for name, given in (("precision", args.precision), ("compile", args.compile)):
         value = auto[name] if given == "auto" else given
         why = "the checkpoint's" if resumed else f"auto: {auto[name + '_reason']}" if given == "auto" else "the flag"
-        print(f"{name}: {value} ({why})", file=sys.stderr, flush=True)  # stdout stays for results (--eval-only)
+        if not args.eval_only:
+            print(f"{name}: {value} ({why})", flush=True)
         args = replace(args, **{name: value})
     return args
 

@@ -19,6 +19,7 @@ sample), `env.step` (random actions, reset at the end of each episode), `buffer.
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
 
 import numpy as np
@@ -37,8 +38,9 @@ def category(name: str) -> str:
 
 
 def make_agent(precision: str, batch: int, obs_dim: int, act_dim: int):
-    """An AWAC agent at door sizes (2x256, eager) and a buffer of 20,000 random transitions."""
-    import awac
+    """An AWAC agent at door sizes (2x256, eager) and a buffer of 20,000 random transitions. awac.py is loaded by
+    name, as utils.speed loads it: a driver tool, which no algorithm file imports."""
+    awac = importlib.import_module("awac")
 
     torch.manual_seed(0)
     args = awac.family_defaults(awac.Args(batch_size=batch, precision=precision, compile="off"))
