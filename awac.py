@@ -33,8 +33,7 @@ of twin pairs began dead on door). Off the defaults: --no-min-q-advantage uses Q
 
 How the update runs (the same math to float rounding): twin critics as one batched ensemble, one backward of the
 summed losses, one actor forward for both V(s) and log pi(a|s), fused Adam, metrics read only on logging steps;
-hidden layers under bfloat16 autocast where the CPU or GPU has bf16 units (`--precision auto`, the default:
-docs/results/precision); `--compile`: torch.compile. `train()` reads like Algorithm 1; utils/run.py keeps the runs.
+bf16 hidden layers and torch.compile where measured faster (--precision/--compile auto); train() is Algorithm 1.
 Run:  python awac.py                                  (the paper's setting: door-binary and its default dataset)
       python awac.py --env-id pen-binary --offline-steps 25000 --online-steps 100000 --batch-size 256
       python awac.py --checkpoint runs/<run>/checkpoint.pt --eval-only
@@ -67,7 +66,7 @@ from utils.run import (
     Run,
     cli,
     evaluate_only,
-    resolve_precision,
+    fast_path,
     setup,
 )
 
@@ -82,10 +81,11 @@ class Args:
     threads: int = 0
     """torch CPU threads (0: torch's default); give parallel runs 1 each"""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    """auto: bf16 on a CPU with AMX or AVX-512-bf16 or a GPU with bf16 tensor cores, else fp32 (config.json says
-    which ran); bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
-    compile: bool = False
-    """torch.compile the losses (6-17 s of compiling as each process starts; here +10-15% in fp32, slower in bf16)"""
+    """auto: bf16 where measured faster (a CPU with AMX, a GPU with native bf16), else fp32; each run prints the
+    choice and why; bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
+    compile: Literal["auto", "on", "off"] = "auto"
+    """torch.compile the losses; auto: on where measured >= 1.1x (fp32 on a CPU with AVX-512 and no AMX) in runs
+    of at least 10,000 updates (compiling costs 5-45 s per process; docs/results/speed)"""
     run_dir: str = "runs"
     """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
     run_name: str | None = None
@@ -318,7 +318,7 @@ class AWAC:
         if unresolved:
             raise ValueError(f"{', '.join(unresolved)} left at None: pass family_defaults(args)")
         self.args = args
-        bf16 = resolve_precision(args.precision, args.device) == "bf16"
+        bf16, compiled = fast_path(args)
         self.actor = GaussianActor(obs_dim, act_dim, args.actor_hidden_dims, args.min_log_std, args.max_log_std, bf16)
         self.critic = TwinQ(obs_dim, act_dim, args.hidden_dims, q_max, bf16)
         self.target_critic = TwinQ(obs_dim, act_dim, args.hidden_dims, q_max, bf16)
@@ -331,7 +331,7 @@ class AWAC:
             self.actor.parameters(), args.actor_lr, weight_decay=args.actor_weight_decay, fused=True
         )
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), args.critic_lr, fused=True)
-        self.losses = torch.compile(self.compute_losses, dynamic=False) if args.compile else self.compute_losses
+        self.losses = torch.compile(self.compute_losses, dynamic=False) if compiled else self.compute_losses
 
     def compute_losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Critic + actor loss (a scalar) and the metrics (0-dim tensors, read when logged) on one batch (obs, action,

@@ -29,8 +29,8 @@ in the AWAC paper's SACfD. Twin critics run as one batched ensemble.
 
 How the update runs (as in awac.py; none of it changes what is computed beyond float rounding): fused Adam, one
 foreach lerp for the targets, metrics kept on the device until logged, denormals flushed to zero;
-hidden layers under bfloat16 autocast, the rest float32, where the hardware has bf16 units (`--precision auto`);
-`--compile` compiles the critic and actor losses (separately: the actor's loss uses the critic just stepped).
+hidden layers under bfloat16 autocast, the rest float32, where measured faster (`--precision auto`);
+`--compile on` compiles the critic and actor losses (separately: the actor's loss uses the critic just stepped).
 
 Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, which reads like the paper's
 Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
@@ -62,7 +62,7 @@ from utils.run import (
     Run,
     cli,
     evaluate_only,
-    resolve_precision,
+    fast_path,
     setup,
 )
 
@@ -77,10 +77,11 @@ class Args:
     threads: int = 0
     """torch CPU threads (0: torch's default); give parallel runs 1 each"""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    """auto: bf16 on a CPU with AMX or AVX-512-bf16 or a GPU with bf16 tensor cores, else fp32 (config.json says
-    which ran); bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
-    compile: bool = False
-    """torch.compile the losses (6-17 s of compiling as each process starts; measured 13-15% slower here)"""
+    """auto: bf16 where measured faster (a CPU with AMX, a GPU with native bf16), else fp32; each run prints the
+    choice and why; bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
+    compile: Literal["auto", "on", "off"] = "off"
+    """torch.compile the losses; off by default: SAC's two compiled losses measured 0.85-0.87x fp32 (AMX CPU);
+    auto: awac.py's rule (utils.run.compile_pays), not measured for SAC"""
     run_dir: str = "runs"
     """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
     run_name: str | None = None
@@ -287,7 +288,7 @@ class SAC:
 
     def __init__(self, obs_dim: int, act_dim: int, args: Args):
         self.args = args
-        bf16 = resolve_precision(args.precision, args.device) == "bf16"
+        bf16, compiled = fast_path(args)
         self.actor = TanhGaussianActor(obs_dim, act_dim, args.hidden_dims, bf16).to(args.device)
         self.critic = TwinQ(obs_dim, act_dim, args.hidden_dims, bf16=bf16).to(args.device)
         self.target_critic = TwinQ(obs_dim, act_dim, args.hidden_dims, bf16=bf16).to(args.device)
@@ -300,7 +301,7 @@ class SAC:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), args.critic_lr, fused=True)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], args.alpha_lr)
         # each loss is compiled on its own: the actor's uses the critic just stepped, so they cannot share a backward
-        compile_ = (lambda f: torch.compile(f, dynamic=False)) if args.compile else (lambda f: f)
+        compile_ = (lambda f: torch.compile(f, dynamic=False)) if compiled else (lambda f: f)
         self.critic_loss, self.actor_loss = compile_(self.compute_critic_loss), compile_(self.compute_actor_loss)
 
     def compute_critic_loss(

@@ -210,9 +210,9 @@ def flags_for(algo: str, words: list[str]) -> list[str]:
 
 # Fields that say where and how a run executes or is logged, not what it learns: a run on disk may differ from the
 # command in these and still be the run the command asks for.
-NOT_SETTINGS = frozenset(
+NOT_SETTINGS = frozenset(  # compile changes how fast, not what: the same math to float rounding
     "checkpoint eval_only device threads progress wandb_mode wandb_project wandb_group run_dir run_name data_dir "
-    "capture_video".split()
+    "capture_video compile".split()
 )
 
 

@@ -40,7 +40,7 @@ SAC_FD_DEFAULTS: dict = {
     "device": "cpu",
     "threads": 0,
     "precision": "auto",
-    "compile": False,
+    "compile": "off",
     "run_dir": "runs",
     "run_name": None,
     "wandb_mode": "offline",

@@ -295,6 +295,8 @@ def resume_args(args, saved: dict):
     the command line that differs from the checkpoint, instead of silently ignoring it (a flag given with its
     default value cannot be told from an absent one, and is ignored)."""
     cls = type(args)
+    if isinstance(saved.get("compile"), bool):  # checkpoints before December 2026 stored --compile as a bool
+        saved = {**saved, "compile": "on" if saved["compile"] else "off"}
     default, may_change = cls(), MAY_CHANGE + (("eval_episodes",) if args.eval_only else ())
     changed = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name) != getattr(default, f.name)}
     for name, mine in changed.items():
@@ -402,11 +404,13 @@ def refuse_a_run_in(run: Path) -> None:
 
 
 def start_run_dir(run: Path, args) -> None:
-    """Creates the run directory of `new_run_dir`, clears an unfinished start's files, writes config.json."""
+    """Creates the run directory of `new_run_dir`, clears an unfinished start's files, writes config.json: `args`
+    and, for a script with --precision, "auto": what auto picks on this machine and why (`auto_choices`)."""
     run.mkdir(parents=True, exist_ok=True)
     for stale in ("metrics.csv", "checkpoint_offline.pt"):
         (run / stale).unlink(missing_ok=True)
-    write_text_atomic(run / "config.json", strict_json(asdict(args)))
+    auto = {"auto": auto_choices(args)} if hasattr(args, "precision") else {}  # what auto picks here, and why
+    write_text_atomic(run / "config.json", strict_json(asdict(args) | auto))
 
 
 def stop_on_signals() -> dict:
@@ -454,28 +458,99 @@ def check_device(device: str) -> None:
         )
 
 
-def bf16_pays(device: str) -> str | None:
-    """Why bfloat16 autocast pays on `device` ("AMX", "AVX-512-bf16", "GPU bf16"), or None where it may not: the
-    measured 1.6-2.3x (docs/results/speed) comes from the CPU's AMX units; a CPU without AMX or AVX-512-bf16, or a
-    GPU without native bf16, has no bf16 matmul units (not measured here). `device` must pass check_device."""
+# What `--precision auto` and `--compile auto` pick, by hardware, from the update's speed measured on each kind
+# (docs/results/speed): a choice is the default only where it was measured faster; unmeasured kinds stay eager, and
+# fp32 except a GPU with native bf16 (its bf16 tensor cores).
+AMX_COMPILE = {"fp32": "1.10-1.23", "bf16": "0.75-0.85"}  # the update alone, batch 1024, 1-2 threads
+COMPILE_MIN_UPDATES = 10_000  # below this a run stays eager: a cold compile (5-45 s measured) would not pay back
+
+
+def bf16_pays(device: str) -> tuple[bool, str]:
+    """(whether bfloat16 autocast runs the update faster than fp32 on `device`, why), by hardware: a CPU with AMX
+    yes (1.6-2.3x measured, quiet machine); a CPU with AVX-512-bf16 but no AMX no (0.71-0.74x measured, issue 31);
+    another CPU no (no bf16 matmul units); a CUDA GPU with native bf16 yes (not measured here). `device` must pass
+    check_device."""
     dev = torch.device(device)
     if dev.type == "cpu":
-        for name, probe in (("AMX", "_is_amx_tile_supported"), ("AVX-512-bf16", "_is_avx512_bf16_supported")):
-            if getattr(torch.cpu, probe, lambda: False)():
-                return name
-        return None
+        if torch.cpu._is_amx_tile_supported():
+            return True, "this CPU has AMX: bf16 measured 1.6-2.3x fp32"
+        if torch.cpu._is_avx512_bf16_supported():
+            return False, "this CPU has AVX-512-bf16 but no AMX: bf16 measured 0.71-0.74x fp32"
+        return False, "this CPU has no bf16 matmul units"
     if dev.type == "cuda":
         with torch.cuda.device(dev):
-            return "GPU bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else None
-    return None
+            if torch.cuda.is_bf16_supported(including_emulation=False):
+                return True, "this GPU has native bf16"
+        return False, "this GPU has no native bf16"
+    return False, f"bf16 not measured on {dev.type}"
+
+
+def compile_pays(device: str, precision: str, updates: int) -> tuple[bool, str]:
+    """(whether torch.compile of the losses pays on `device` at `precision` ("fp32"/"bf16") in a run of `updates`
+    updates, why), by hardware: only fp32 on a CPU with AVX-512 and no AMX was measured to gain >= 1.1x (1.16x on 1
+    thread, 1.29x on 2, issue 31); with AMX, 0.75-0.85x in bf16 (auto's precision there) and 1.10-1.23x in fp32 (the
+    update alone; its whole-process gain not shown >= 1.1x), so off; other kinds were not measured, so off. Runs under
+    COMPILE_MIN_UPDATES stay eager. `device` must pass check_device."""
+    if updates < COMPILE_MIN_UPDATES:
+        return False, f"{updates:,} updates: under {COMPILE_MIN_UPDATES:,}, compiling would not pay back"
+    if torch.device(device).type != "cpu":
+        return False, "compile not measured on this device"
+    if torch.cpu._is_amx_tile_supported():
+        return False, f"this CPU has AMX: compile measured {AMX_COMPILE[precision]}x eager in {precision}"
+    if torch.cpu._is_avx512_supported() and precision == "fp32":
+        return True, "this CPU has AVX-512 and no AMX: compile measured 1.16-1.29x fp32"
+    return False, f"compile not measured to pay on this CPU in {precision}"
 
 
 def resolve_precision(precision: str, device: str) -> str:
     """--precision as the update runs it: "fp32" or "bf16" as given; "auto" is bf16 where `bf16_pays(device)` and
-    fp32 elsewhere. The learning check behind "auto" is docs/results/precision (door, 4 seed pairs)."""
+    fp32 elsewhere. The learning check behind bf16 is docs/results/precision (door, 4 seed pairs)."""
     if precision != "auto":
         return precision
-    return "bf16" if bf16_pays(device) else "fp32"
+    return "bf16" if bf16_pays(device)[0] else "fp32"
+
+
+def planned_updates(args) -> int:
+    """The updates a run of `args` makes in all: offline plus online steps (DEFAULT_ONLINE_STEPS where None)."""
+    online = args.online_steps if args.online_steps is not None else DEFAULT_ONLINE_STEPS
+    return getattr(args, "offline_steps", 0) + getattr(args, "bc_pretrain_steps", 0) + online
+
+
+def fast_path(args) -> tuple[bool, bool]:
+    """(bf16, compile): how the update of `args` runs. --precision and --compile as given ("on"/"off"), "auto"
+    resolved by `bf16_pays` and `compile_pays` for this device and the run's `planned_updates`."""
+    precision = resolve_precision(args.precision, args.device)
+    if args.compile == "auto":
+        return precision == "bf16", compile_pays(args.device, precision, planned_updates(args))[0]
+    return precision == "bf16", args.compile == "on"
+
+
+def auto_choices(args) -> dict[str, str]:
+    """What `--precision auto` and `--compile auto` pick for `args` on this machine, and why: config.json's "auto"
+    entry, e.g. {"precision": "bf16", "precision_reason": "this CPU has AMX: ...", "compile": "off", ...}."""
+    bf16, why = bf16_pays(args.device)
+    precision = resolve_precision(args.precision, args.device)
+    compiled, why_compile = compile_pays(args.device, precision, planned_updates(args))
+    return dict(
+        precision="bf16" if bf16 else "fp32",
+        precision_reason=why,
+        compile="on" if compiled else "off",
+        compile_reason=why_compile,
+    )
+
+
+def resolve_fast_path(args, resumed: bool):
+    """`args` with --precision and --compile "auto" resolved (what config.json and checkpoints record), after
+    printing one line for each: its value and why, e.g. "precision: bf16 (auto: this CPU has AMX: ...)". Printed on
+    stdout, so an error stays the one line on stderr; not for --eval-only, whose stdout is its result (JSON)."""
+    auto = auto_choices(args)
+    for name, given in (("precision", args.precision), ("compile", args.compile)):
+        value = auto[name] if given == "auto" else given
+        why = "the checkpoint's" if resumed else f"auto: {auto[name + '_reason']}" if given == "auto" else "the flag"
+        if not args.eval_only:
+            print(f"{name}: {value} ({why})", flush=True)
+        args = replace(args, **{name: value})
+    return args
 
 
 def check_writable(run: Path) -> None:
@@ -504,7 +579,7 @@ def setup(args, checks: dict | None = None) -> tuple[Any, dict | None, Path]:
     """Everything before any work: checks the flags (COMMON_CHECKS and the script's own `checks`), loads
     --checkpoint and takes a resumed run's settings from it, sets threads and seeds. Returns (args, the checkpoint
     or None, the run directory: a new run's, not yet created, or the checkpoint's). Raises ArgumentError for a bad
-    flag, checkpoint or run name. `--precision auto` becomes fp32 or bf16 here (resolve_precision)."""
+    flag, checkpoint or run name. `--precision auto` and `--compile auto` are resolved here (resolve_fast_path)."""
     # Adam's moments of dead units and weight-decayed weights sink below 1e-38, where x86 arithmetic is very slow
     # (measured: updates 4x slower after a few thousand). Flushing them to zero must come before the first parallel
     # torch op of the process: worker threads copy the flag from this thread when they start, not later.
@@ -514,10 +589,10 @@ def setup(args, checks: dict | None = None) -> tuple[Any, dict | None, Path]:
     ckpt = load_checkpoint(args.checkpoint, args.device, script_of(args)) if args.checkpoint else None
     if ckpt is not None:
         args = resume_args(args, ckpt["args"])
-    if getattr(args, "precision", None) == "auto":  # config.json and checkpoints record what ran
-        args = replace(args, precision=resolve_precision(args.precision, args.device))
     if getattr(args, "online_steps", 0) is None:  # a new run without --online-steps (None: a flag at its default
         args = replace(args, online_steps=DEFAULT_ONLINE_STEPS)  # would be indistinguishable from no flag)
+    if hasattr(args, "precision"):  # "auto" resolved: config.json and checkpoints record what ran
+        args = resolve_fast_path(args, resumed=ckpt is not None)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.capture_video:

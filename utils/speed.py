@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -45,7 +46,7 @@ import torch.nn as nn
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("fp32", "bf16", "compile", "bf16+compile")
-PAPER_OFFLINE, PAPER_ONLINE = 25_000, 500_000
+PAPER_SCALE = dict(offline_steps=25_000, online_steps=500_000)  # the paper's door run: updates, env steps
 
 
 def load_corl(path: Path) -> types.ModuleType:
@@ -77,6 +78,23 @@ def load_before(rev: str, algo: str, folder: Path) -> tuple[types.ModuleType, Pa
     module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look themselves up
     spec.loader.exec_module(module)
     return module, path
+
+
+def cpu_kind() -> str:
+    """One line: this CPU's model and the flags that decide its fast path (AMX, AVX-512-bf16, AVX-512), as
+    /proc/cpuinfo and torch's probes report them, e.g. "CPU: Intel(R) Xeon(R) Processor, 2 cores; AMX yes, ..."."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    probes = {
+        "AMX": torch.cpu._is_amx_tile_supported(),
+        "AVX-512-bf16": torch.cpu._is_avx512_bf16_supported(),
+        "AVX-512": torch.cpu._is_avx512_supported(),
+    }
+    named = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in probes.items())
+    listed = " ".join(sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f"))))
+    model = model or platform.processor() or "unknown"
+    return f"CPU: {model}, {os.cpu_count()} cores; {named} (flags: {listed or '-'})"
 
 
 def relu_mlp(dims: list[int]) -> nn.Sequential:
@@ -163,7 +181,7 @@ def update_table(a: argparse.Namespace, obs_dim: int, act_dim: int, q_max: float
                         hidden_dims=tuple(a.hidden_dims),
                         device=a.device,
                         precision="bf16" if "bf16" in name else "fp32",
-                        compile="compile" in name,
+                        compile="on" if "compile" in name else "off",
                     )
                     agents[name] = (
                         module.AWAC(obs_dim, act_dim, module.family_defaults(args), q_max)
@@ -259,17 +277,17 @@ def process_table(a: argparse.Namespace) -> dict:
                                 "--offline-batch-size",
                                 str(a.process_batch),
                             ]
-                        if "compile" in variant:
-                            cmd.append("--compile")
+                            cmd += ["--compile", "on" if "compile" in variant else "off"]
                         t = time.perf_counter()
-                        subprocess.run(
-                            cmd, cwd=ROOT, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
-                        )
+                        # each process compiles cold, in a cache of its own, so both run lengths pay the same
+                        cache = str(Path(tmp) / f"inductor-{threads}-{variant}-{phase}-{steps}")
+                        env = {**os.environ, "PYTHONPATH": str(ROOT), "TORCHINDUCTOR_CACHE_DIR": cache}
+                        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env=env)
                         seconds.append(time.perf_counter() - t)
                     rates[threads, variant, phase] = (n2 - n1) / (seconds[1] - seconds[0])
                 hours = (
-                    PAPER_OFFLINE / rates[threads, variant, "offline"]
-                    + PAPER_ONLINE / rates[threads, variant, "online"]
+                    PAPER_SCALE["offline_steps"] / rates[threads, variant, "offline"]
+                    + PAPER_SCALE["online_steps"] / rates[threads, variant, "online"]
                 ) / 3600
                 print(
                     f"| {threads} | {variant} | {rates[threads, variant, 'offline']:.1f} | "
@@ -363,11 +381,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_flush_denormal(True)  # as every training script does, before the first parallel op
     a.tmp = Path(tempfile.mkdtemp(prefix="awac-speed-"))
     from utils.envs import HAND_TASKS, make_env
-    from utils.run import bf16_pays, check_device, resolve_precision
+    from utils.run import auto_choices, check_device
 
     check_device(a.device)
-    why = bf16_pays(a.device) or "no bf16 units"
-    print(f"The default, --precision auto, runs {resolve_precision('auto', a.device)} on {a.device} here ({why})")
+    print(cpu_kind())
+    auto = auto_choices(types.SimpleNamespace(device=a.device, precision="auto", **PAPER_SCALE))
+    print(
+        f"The defaults on {a.device} here, for a paper-scale run: --precision auto runs {auto['precision']} "
+        f"({auto['precision_reason']}), --compile auto {auto['compile']} ({auto['compile_reason']})"
+    )
     env = make_env(a.env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     update_table(a, obs_dim, act_dim, 0.0 if a.env_id in HAND_TASKS else None)
