@@ -488,11 +488,14 @@ def test_the_per_run_table_gives_wall_time_and_steps_per_second():
         },
     }
     bc = {**run, "dir": Path("door-binary__bc__0"), "algo": "bc", "config": {}, "final": {"eval/success_rate": 0.1}}
-    rows = benchmark.run_table([bc, run])
+    quick = {**run, "dir": Path("door-binary__bc__1"), "algo": "bc", "config": {}, "final": {"wall_time_s": 150.0}}
+    rows = benchmark.run_table([bc, run, quick])
+    assert "| steps | wall time | steps/s |" in rows[0]
     assert rows[2] == (
-        "| door-binary__awac__0 | n/a | n/a | n/a | n/a | 0.06 | 0.34 | 1.7 | 8.7 | 325,000 | 1.00 | 90.3 |"
+        "| door-binary__awac__0 | n/a | n/a | n/a | n/a | 0.06 | 0.34 | 1.7 | 8.7 | 325,000 | 1.00 h | 90.3 |"
     )  # runs before December 2026 logged only success_rate
     assert rows[3] == "| door-binary__bc__0 | n/a | n/a | n/a | n/a | n/a | 0.10 | n/a | n/a | 25,000 | n/a | n/a |"
+    assert rows[4].endswith("| 25,000 | 2.5 min | 166.7 |")  # a short run's wall time in minutes, not 0.04 h
 
 
 def test_copy_runs_takes_the_small_result_files_of_finished_runs_only(tmp_path):
