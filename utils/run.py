@@ -634,7 +634,7 @@ class Run:
         return {**self.final, "run_dir": str(self.path)}
 
     def __enter__(self) -> Run:
-        resumed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.counters.items()) if self.first_step else ""
+        resumed = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in self.counters.items()) if self.first_step else ""
         print(
             f"{self.script}: {'resuming' if resumed else 'new'} run in {self.path}"
             + (f" at {resumed}" if resumed else "")
