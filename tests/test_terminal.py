@@ -19,6 +19,12 @@ from pathlib import Path
 from conftest import ROOT
 
 
+def as_from_a_shell() -> None:
+    """In the child, before it starts: Ctrl-C's default action, as a shell gives a command it runs in the foreground
+    (a shell without job control starts background commands, such as a test run with `&`, with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def in_terminal(command: list[str], interrupt_at: str, cwd: Path, timeout: float = 120) -> tuple[str, int]:
     """Runs `command` with its stdout and stderr on a pseudo-terminal of 120 columns (as a user's shell, so tqdm
     draws its bar), sends SIGINT once the output matches the regex `interrupt_at`, and returns (the output with
@@ -26,7 +32,9 @@ def in_terminal(command: list[str], interrupt_at: str, cwd: Path, timeout: float
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(command, stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+    proc = subprocess.Popen(
+        command, stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, cwd=cwd, env=env, preexec_fn=as_from_a_shell
+    )
     os.close(slave)
     out, sent, deadline = b"", False, time.time() + timeout
     try:
@@ -99,18 +107,22 @@ def test_a_first_run_announces_its_dataset_build_and_ctrl_c_during_it_says_what_
     cache = tmp_path / "cache"
     command = [sys.executable, str(ROOT / "awac.py"), "--env-id", "pen-binary", "--data-dir", str(cache)]
     command += ["--threads", "1", "--wandb-mode", "disabled", "--run-dir", str(tmp_path / "runs")]
-    proc = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    first = proc.stderr.readline()
-    assert first == (
-        "building dataset pen-binary (pen-expert + pen-bc: the AWAC paper's prior data) once, usually 1-4 min on a "
-        f"2-core CPU; it is cached as {cache}/pen-binary-h200-seed0.npz (--data-dir or $AWAC_DATA_DIR move the "
-        "cache)\n"
-    )
-    deadline = time.time() + 120
-    while not (cache / "pen-expert-h200-seed0.npz").is_file() and time.time() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)  # while the BC policy trains or its episodes roll out
-    rest = proc.communicate(timeout=60)[1]
+    proc = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_shell)
+    try:
+        first = proc.stderr.readline()
+        assert first == (
+            "building dataset pen-binary (pen-expert + pen-bc: the AWAC paper's prior data) once, usually 1-4 min on "
+            f"a 2-core CPU; it is cached as {cache}/pen-binary-h200-seed0.npz (--data-dir or $AWAC_DATA_DIR move the "
+            "cache)\n"
+        )
+        deadline = time.time() + 120
+        while not (cache / "pen-expert-h200-seed0.npz").is_file() and time.time() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)  # while the BC policy trains or its episodes roll out
+        rest = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 130, rest
     assert rest.splitlines()[-1] == (
         f"interrupted while building dataset pen-binary: pen-expert cached in {cache}; pen-bc, pen-binary not "
