@@ -6,11 +6,30 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 # Headless rendering for the video tests (MuJoCo picks its GL backend when it is first imported: set it first).
 os.environ.setdefault("MUJOCO_GL", "egl")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# One torch thread for the whole test process: the tests' networks are tiny, where a second thread costs more in
+# synchronization than it gains (measured on the 2-core machine with another process busy: a 200-update test took 40 s
+# on 2 threads), and `Args(threads=1)`, which most tests pass, sets it process-wide anyway, so a test's speed no longer
+# depends on the order the tests run in. Tests of threading start their own processes.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mujoco_log(tmp_path_factory) -> Path:
+    """MuJoCo appends its warnings (HalfCheetah's xml uses a deprecated attribute) to MUJOCO_LOG.TXT in the working
+    directory: this process's go to a temporary file instead, never into the repository. The tests' subprocesses
+    step only the Adroit tasks, which warn nothing."""
+    import mujoco
+
+    config = mujoco.MjLogConfig.get()
+    config.logfile = str(tmp_path_factory.mktemp("mujoco") / "MUJOCO_LOG.TXT")
+    config.set()
+    return Path(config.logfile)
 
 
 @pytest.fixture(scope="session")

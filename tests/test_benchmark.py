@@ -95,7 +95,9 @@ def test_tiny_grid_end_to_end_then_skipped_when_repeated(tmp_path, small_pen_bin
     assert width > 400 and height > 300
     with (out / "runs.csv").open() as f:
         assert [r["status"] for r in csv.DictReader(f)] == ["done"] * 4
-    capsys.readouterr()
+    listed, runs = capsys.readouterr().out.splitlines()[-1].removeprefix(f"outputs in {out}: ").split(", and ")
+    assert sorted(listed.split(", ")) == sorted(p.name for p in out.iterdir() if p.is_file())  # all that it wrote
+    assert runs == f"each run's directory and log in {out / 'runs'}"
     tiny_grid(tmp_path, dataset)  # a repeated command runs nothing
     assert "4 already finished, 0 to run" in capsys.readouterr().out
     rebuilt = benchmark.main(
@@ -492,15 +494,33 @@ def test_the_per_run_table_gives_wall_time_and_steps_per_second():
         },
     }
     bc = {**run, "dir": Path("door-binary__bc__0"), "algo": "bc", "config": {}, "final": {"eval/success_rate": 0.1}}
-    rows = benchmark.run_table([bc, run])
+    quick = {**run, "dir": Path("door-binary__bc__1"), "algo": "bc", "config": {}, "final": {"wall_time_s": 150.0}}
+    rows = benchmark.run_table([bc, run, quick])
+    assert "| steps | wall time | steps/s |" in rows[0]
     assert rows[2] == (
         "| door-binary__awac__0 | n/a | n/a | n/a | n/a | 0.06 | 0.34 | 1.7 | 8.7 | n/a | n/a | n/a | n/a "
-        "| 325,000 | 1.00 | 90.3 |"
+        "| 325,000 | 1.00 h | 90.3 |"
     )  # runs before December 2026 logged only success_rate, and none before issue 33 the goal step
     assert rows[3] == (
         "| door-binary__bc__0 | n/a | n/a | n/a | n/a | n/a | 0.10 | n/a | n/a | n/a | n/a | n/a | n/a "
         "| 25,000 | n/a | n/a |"
     )
+    assert rows[4].endswith("| 25,000 | 2.5 min | 166.7 |")  # a short run's wall time in minutes, not 0.04 h
+
+
+def test_the_benchmark_names_a_dataset_that_its_first_run_will_build(tmp_path):
+    """Before launching, the benchmark says which dataset a run will build (and where), so a bar that sits at 0 while
+    it is built is explained; a cached dataset, a file and no dataset say nothing."""
+    run = [sys.executable, "awac.py", "--env-id", "pen-binary", "--seed", "0", "--data-dir", str(tmp_path)]
+    notice = benchmark.dataset_notice(run)
+    assert notice.startswith("building dataset pen-binary (pen-expert + pen-bc: the AWAC paper's prior data) once")
+    assert f"cached as {tmp_path}/pen-binary-h200-seed0.npz" in notice
+    assert "pen-binary-h200-seed1.npz" in benchmark.dataset_notice([*run, "--dataset-seed", "1"])
+    assert benchmark.dataset_notice([*run, "--dataset", "door-human"]).startswith("building dataset door-human ")
+    (tmp_path / "pen-binary-h200-seed0.npz").write_bytes(b"")
+    assert benchmark.dataset_notice(run) is None
+    assert benchmark.dataset_notice([*run, "--dataset", str(tmp_path / "mine.npz")]) is None
+    assert benchmark.dataset_notice([*run, "--dataset", "none"]) is None
 
 
 def test_copy_runs_takes_the_small_result_files_of_finished_runs_only(tmp_path):

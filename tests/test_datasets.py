@@ -247,6 +247,7 @@ def test_minari_dataset_installed_locally(tmp_path, monkeypatch, door_human):
         algorithm_name="replay",
         author="tests",
         author_email="tests@localhost",
+        code_permalink="tests/test_datasets.py",  # Minari warns when a dataset links to no code
         description="3 demos",
     )
     data = load_dataset("minari:test/door-human-v0", env_id="door-binary")

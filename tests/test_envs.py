@@ -163,3 +163,13 @@ def test_unknown_env_lists_the_tasks():
         make_env("pen-binry")
     assert "unknown environment 'pen-binry'" in str(e.value)
     assert set(HAND_TASKS) == {"pen-binary", "door-binary", "relocate-binary", "hammer-binary"}
+
+
+def test_mujoco_warnings_go_to_the_session_log_not_the_working_directory(tmp_path, monkeypatch, mujoco_log):
+    """HalfCheetah's xml makes MuJoCo warn (a deprecated compiler attribute), which it appends to MUJOCO_LOG.TXT in
+    the working directory unless told otherwise: conftest points it at a temporary file, so a test run never writes
+    it into the repository."""
+    monkeypatch.chdir(tmp_path)
+    make_env("HalfCheetah-v5").close()
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+    assert "settotalmass" in mujoco_log.read_text()

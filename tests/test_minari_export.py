@@ -109,6 +109,9 @@ def test_an_env_with_other_action_bounds_round_trips_and_raw_actions_are_mapped(
         action_space=gym.make("Pendulum-v1").action_space,
         data_format="hdf5",
         algorithm_name="random",
+        author="tests",  # Minari warns about each of these three when absent
+        author_email="tests@localhost",
+        code_permalink="tests/test_minari_export.py",
         description="raw torques",
         eval_env="Pendulum-v1",
     )

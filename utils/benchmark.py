@@ -329,6 +329,16 @@ def plan(args: argparse.Namespace, extra: list[str], runs_dir: Path) -> list[Cel
     return runs
 
 
+def dataset_notice(command: list[str]) -> str | None:
+    """utils.datasets.build_notice for the dataset that a run's `command` loads (its --dataset, or the task's default,
+    with --dataset-seed and --data-dir): the line announcing that its first run builds it, or None."""
+    from utils.datasets import build_notice, default_dataset
+
+    flag = lambda name, default: command[command.index(name) + 1] if name in command else default  # noqa: E731
+    dataset = flag("--dataset", default_dataset(flag("--env-id", "")))
+    return build_notice(dataset, int(flag("--dataset-seed", 0)), flag("--data-dir", None))
+
+
 def execute(command: list[str], log_path: str) -> tuple[int, str, float]:
     """Runs one command with its output in `log_path`; returns its exit code, the last 30 lines of its log and its
     wall time in seconds (from its own start, so time spent queued behind other runs is not counted)."""
@@ -615,7 +625,7 @@ def run_table(runs: list[dict]) -> list[str]:
     updates, BC pretraining included, plus online environment steps), wall time and steps per second of wall time."""
     header = [f"{LABELS[m]}, {phase}" for m in METRICS for phase in ("offline", "end")]
     lines = [
-        "| run | " + " | ".join(header) + " | steps | wall time (h) | steps/s |",
+        "| run | " + " | ".join(header) + " | steps | wall time | steps/s |",
         "|---|" + "---|" * (len(header) + 3),
     ]
     for r in sorted(runs, key=lambda r: (r["env_id"], r["algo"], r["seed"])):
@@ -628,7 +638,8 @@ def run_table(runs: list[dict]) -> list[str]:
         ]
         lines.append(
             f"| {r['dir'].name} | {' | '.join(cells)} | "
-            f"{steps:,} | {hours:.2f} | {steps / (hours * 3600) if hours > 0 else np.nan:.1f} |".replace("nan", "n/a")
+            f"{steps:,} | {f'{hours * 60:.1f} min' if hours < 1 else f'{hours:.2f} h'} | "  # short runs in minutes
+            f"{steps / (hours * 3600) if hours > 0 else np.nan:.1f} |".replace("nan h", "n/a").replace("nan", "n/a")
         )
     return lines
 
@@ -1158,12 +1169,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     with writing_outputs(out / "runs"):  # the runs' directories and logs go there
         (out / "runs").mkdir(parents=True, exist_ok=True)
+    for notice in dict.fromkeys(filter(None, (dataset_notice(r.command) for r in runs if r.status == "pending"))):
+        print(f"{notice}; the runs that need it wait for it")
     launch(runs, a)
     failed = [r for r in runs if r.status == "failed"]
     with writing_outputs(out, [r.run_dir for r in runs]):
         rows = report([r.run_dir for r in runs], out, runs, MILESTONES.get(a.budget, ()), WINDOWS.get(a.budget, 0))
     print((out / "summary.md").read_text())
-    print(f"outputs in {out}: summary.md, summary.csv, curves.png, runs.csv")
+    outputs = ("summary.md", "summary.csv", "curves.png", "q_values.png", "runs.csv")
+    written = [name for name in outputs if (out / name).is_file()]  # q_values.png: only where a run has critics
+    print(f"outputs in {out}: {', '.join(written)}, and each run's directory and log in {out / 'runs'}")
     if failed:
         print(f"{len(failed)} runs failed: {', '.join(r.run_dir.name for r in failed)} (logs: <run dir>.log)")
         raise SystemExit(1)

@@ -40,6 +40,7 @@ import json
 import math
 import os
 import random
+import shlex
 import signal
 import sys
 import threading
@@ -171,7 +172,9 @@ class Logger:
                     mode=args.wandb_mode,
                     id=run.name,
                     resume="allow",
-                    settings=wandb.Settings(init_timeout=20),
+                    # silent: W&B's start-up and summary lines would bury the run's own; its files (output.log,
+                    # the run's history) are written all the same. Online, its lines carry the run's URL: kept.
+                    settings=wandb.Settings(init_timeout=20, silent=args.wandb_mode != "online"),
                 )
             except Exception as e:  # no API key, no server, ...: W&B's errors differ by cause
                 reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
@@ -793,33 +796,55 @@ class Run:
         return {**self.final, "run_dir": str(self.path)}
 
     def __enter__(self) -> Run:
-        self.bar = tqdm(
-            total=sum(self.phases.values()),
-            initial=self.first_step,
-            desc="offline",
-            disable=None if self.args.progress else True,
+        resumed = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in self.counters.items()) if self.first_step else ""
+        print(
+            f"{self.script}: {'resuming' if resumed else 'new'} run in {self.path}"
+            + (f" at {resumed}" if resumed else "")
+            + " (config.json, metrics.csv, checkpoint.pt; Ctrl-C saves and says how to resume)",
+            file=sys.stderr,
+            flush=True,
         )
+        self.bar, self.bar_phase, self.postfix = tqdm(disable=True), None, {}
         self.stop, self.tick = stop_on_signals(), (time.time(), self.first_step)
-        if self.first_step == 0 and sum(n for phase, n in self.phases.items() if phase != "env_step") > 0:
-            try:
+        try:
+            if self.first_step == 0 and sum(n for phase, n in self.phases.items() if phase != "env_step") > 0:
                 self.evaluate("offline_step", 0)  # the policy before any training
-            except BaseException:  # `with` calls no __exit__ when __enter__ fails: restore handlers, close here
-                self.__exit__(*sys.exc_info())
-                raise
+            # A resumed run's bar starts in the phase it stopped in, e.g. online after its offline phase.
+            self.phase_bar(next((p for p, n in self.phases.items() if self.counters[p] < n), list(self.phases)[-1]))
+        except BaseException:  # `with` calls no __exit__ when __enter__ fails: restore handlers, close here
+            self.__exit__(*sys.exc_info())
+            raise
         return self
+
+    def phase_bar(self, phase: str) -> tqdm:
+        """The progress bar of `phase`: on the first call for a phase, the previous phase's bar is closed (its line
+        stays, showing that phase's steps and time) and a new one counts this phase alone against its own budget,
+        from its counter (a resumed run's), with the time left at this phase's average rate (smoothing 0: the
+        evaluations' pauses are in the average, not in jumps of the estimate). Disabled with --no-progress and
+        when stderr is not a terminal."""
+        if phase != self.bar_phase:
+            self.bar.close()
+            online = phase == "env_step"
+            self.bar = tqdm(
+                total=self.phases[phase],
+                initial=self.counters[phase],
+                desc="online" if online else phase.removesuffix("_step"),
+                unit="step" if online else "update",
+                smoothing=0,
+                disable=None if self.args.progress and self.phases[phase] else True,
+            )
+            self.bar.set_postfix(self.postfix)
+            self.bar_phase = phase
+        return self.bar
 
     def __exit__(self, kind, error, traceback) -> None:
         self.explain(error)
+        interrupted = None
         try:
             if kind is KeyboardInterrupt:  # at the end of a step: save the last state a resume can start from
                 state = self.boundary if self.boundary is not None else self.snapshot()
                 self.save(state)
-                print(
-                    f"interrupted: saved {self.path / 'checkpoint.pt'} at "
-                    + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in state["counters"].items())
-                    + f" (resume: --checkpoint {self.path / 'checkpoint.pt'})",
-                    file=sys.stderr,
-                )
+                interrupted = self.interrupted(state)
         finally:
             try:
                 self.stop["restore"]()
@@ -829,6 +854,8 @@ class Run:
                     self.env.close()
             finally:
                 self.release()
+        if interrupted:  # after the bar's last line, so that nothing redraws over it
+            print(interrupted, file=sys.stderr, flush=True)
         # Non-finite weights fail somewhere between logging steps (torch.distributions refuses a NaN scale): say so.
         if (
             kind is not None
@@ -852,6 +879,28 @@ class Run:
                 else f"the last good checkpoint: {last_good} (make room, then resume with --checkpoint "
                 f"{self.path / 'checkpoint.pt'})"
             )
+
+    def interrupted(self, state: dict) -> str:
+        """What Ctrl-C or SIGTERM left, for the terminal: where it came, what `state` (the checkpoint just written)
+        holds, the steps of an unfinished episode that it does not (online, a checkpoint is taken only at an
+        episode's end), and the command that resumes the run, e.g. `python awac.py --checkpoint runs/.../checkpoint.pt`
+        (the script as this process found it, relative to the working directory where it can be)."""
+        where = lambda counters: ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counters.items())  # noqa: E731
+        checkpoint = self.path / "checkpoint.pt"
+        lost = self.counters.get("env_step", 0) - state["counters"].get("env_step", 0)
+        script = Path(getattr(sys.modules.get(type(self.args).__module__), "__file__", None) or self.script)
+        if script.is_absolute() and script.is_relative_to(Path.cwd()):
+            script = script.relative_to(Path.cwd())
+        return (
+            f"interrupted at {where(self.counters)}: saved {checkpoint} at {where(state['counters'])}"
+            + (
+                f" (the end of the last finished episode; the {lost:,} steps of the unfinished episode are not saved "
+                "and a resume redoes them)"
+                if lost
+                else ""
+            )
+            + f"\nresume with: {shlex.join(['python', str(script), '--checkpoint', str(checkpoint)])}"
+        )
 
     def diverged(self, what: str, value) -> str:
         """The one-line message of a divergence found now: step, metric, last good checkpoint."""
@@ -888,13 +937,12 @@ class Run:
         self.log({**result, f"charts/{phase}": step})
         if video is not None:
             self.logger.log_video(video, self.global_step())
-        self.bar.set_postfix(
-            {
-                k.removeprefix("eval/"): f"{v:.2f}"
-                for k, v in result.items()
-                if k in ("eval/success_final", "eval/normalized_score")
-            }
-        )
+        self.postfix = {
+            k.removeprefix("eval/"): f"{v:.2f}"
+            for k, v in result.items()
+            if k in ("eval/success_final", "eval/normalized_score")
+        }
+        self.bar.set_postfix(self.postfix)
         return result
 
     def snapshot(self, env_rng: dict | None = None) -> dict:
@@ -948,7 +996,7 @@ class Run:
         whose state is kept as `boundary`), and raises KeyboardInterrupt if Ctrl-C or SIGTERM came."""
         before, a = self.counters[phase], self.args
         self.counters[phase] += n
-        self.bar.update(n)
+        self.phase_bar(phase).update(n)
         step = self.counters[phase]
         if metrics is not None and step // a.log_every > before // a.log_every:
             now, global_step = time.time(), self.global_step()
@@ -983,7 +1031,7 @@ class Run:
     def start_online(self, reset_env: bool = True) -> np.ndarray | None:
         """Starts the online phase; with `reset_env`, resets the env (seeded, or to the checkpoint's generators)
         for `after_env_step` and returns the first observation."""
-        self.bar.set_description("online")
+        self.phase_bar("env_step")
         self.tick = (time.time(), self.global_step())
         if not reset_env:
             return None
