@@ -2,6 +2,7 @@
 any work (no dataset build, no run directory), and never touches a finished run's files."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ import awac
 import awr
 import bc
 import sac_fd
-from utils.run import cli
+from utils.run import ArgumentError, cli
 
 MODULES = {"awac": awac, "sac_fd": sac_fd, "bc": bc, "awr": awr}
 TINY = [
@@ -213,6 +214,20 @@ def test_resume_refuses_a_changed_setting_and_keeps_eval_settings(finished_run, 
     assert again["eval/return_mean"] == final["eval/return_mean"]
     assert (run / "final.json").read_text() == final_text
     assert json.loads((run / "config.json").read_text())["eval_episodes"] == 1
+
+
+def test_a_moved_run_resumes_from_its_new_place_and_another_run_dir_is_refused(finished_run, tmp_path):
+    run = finished_run[0]
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved / "done")
+    ckpt = str(moved / "done" / "checkpoint.pt")
+    with pytest.raises(ArgumentError, match="--run-dir .* differs from the checkpoint's"):
+        awac.train(awac.Args(checkpoint=ckpt, run_dir=str(tmp_path / "elsewhere"), run_name="done", progress=False))
+    awac.train(awac.Args(checkpoint=ckpt, run_dir=str(moved), run_name="done", online_steps=30, progress=False))
+    last_env_step = lambda d: d.joinpath("metrics.csv").read_text().splitlines()[-1].split(",")[-1]  # noqa: E731
+    assert last_env_step(moved / "done") == "30" and last_env_step(run) == "20"  # the original is untouched
+    assert json.loads((moved / "done" / "config.json").read_text())["run_dir"] == str(moved)
+    assert json.loads((moved / "done" / "final.json").read_text())["run_dir"] == str(moved / "done")
 
 
 def test_wandb_online_without_a_key_names_offline_mode(tmp_path, small_pen_binary):

@@ -294,13 +294,20 @@ def load_checkpoint(path: str, device: str, script: str) -> dict:
 
 def resume_args(args, saved: dict):
     """The run's own fields from its checkpoint, except those in MAY_CHANGE (and eval_episodes with --eval-only)
-    that the command line sets to a value other than the default. Raises ArgumentError for any other field set on
+    that the command line sets to a value other than the default, and --run-dir/--run-name when they name the
+    checkpoint's own directory (a run moved to another place). Raises ArgumentError for any other field set on
     the command line that differs from the checkpoint, instead of silently ignoring it (a flag given with its
     default value cannot be told from an absent one, and is ignored)."""
     cls = type(args)
     if isinstance(saved.get("compile"), bool):  # checkpoints before December 2026 stored --compile as a bool
         saved = {**saved, "compile": "on" if saved["compile"] else "off"}
     default, may_change = cls(), MAY_CHANGE + (("eval_episodes",) if args.eval_only else ())
+    if (
+        args.checkpoint
+        and args.run_name
+        and Path(args.run_dir, args.run_name).resolve() == Path(args.checkpoint).parent.resolve()
+    ):
+        may_change += ("run_dir", "run_name")  # the run's directory was moved: the flags name where it is now
     changed = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name) != getattr(default, f.name)}
     for name, mine in changed.items():
         if name not in may_change and mine != saved.get(name):
