@@ -31,7 +31,7 @@ actions stored are clipped to the action space; minibatches are drawn with repla
 passes). PyTorch instead of TensorFlow; Xavier initialization as in the code.
 
 Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, which reads like the paper's
-Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
+Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) lives in utils/run/.
 Run:  python awr.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,bound}, values/{value_mean,return_mean,advantage_std,
 weight_mean,weight_max,clipped_fraction}, eval/{return_mean,return_std,normalized_score,success_*,goal_step,goal_never,

@@ -14,7 +14,7 @@ the same estimator; the likelihood also fits the spread, which the AWAC paper's 
 normalization (as in awac.py).
 
 Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, which reads like the paper's
-Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
+Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) lives in utils/run/.
 Run:  python bc.py --env-id pen-binary --dataset pen-expert
       python bc.py --env-id door-binary --top-fraction 0.1
 Logged (W&B and <run_dir>/metrics.csv): losses/actor, values/{log_prob_mean,log_std_mean}, eval/{return_mean,

@@ -33,7 +33,7 @@ hidden layers under bfloat16 autocast, the rest float32, where measured faster (
 `--compile on` compiles the critic and actor losses (separately: the actor's loss uses the critic just stepped).
 
 Layout: Args, networks, losses and update, buffer, evaluation, then `train()`, which reads like the paper's
-Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) is utils/run.py's.
+Algorithm 1. The run bookkeeping (flags, run directory, metrics log, checkpoints, exact resume) lives in utils/run/.
 Run:  python sac_fd.py --env-id pen-binary --offline-steps 25000 --online-steps 50000
 Logged (W&B and <run_dir>/metrics.csv): losses/{critic,actor,alpha,bc}, values/{q_mean,q_std,target_q_mean,alpha,
 entropy,log_prob_mean}, eval/{return_mean,return_std,normalized_score,success_*,goal_step,goal_never,length_mean},
@@ -81,7 +81,7 @@ class Args:
     choice and why; bf16: hidden layers under bfloat16 autocast, the rest float32 (docs/results/precision)"""
     compile: Literal["auto", "on", "off"] = "off"
     """torch.compile the losses; off by default: SAC's two compiled losses measured 0.85-0.87x fp32 (AMX CPU);
-    auto: awac.py's rule (utils.run.compile_pays), not measured for SAC"""
+    auto: awac.py's rule (utils.run.precision.compile_pays), not measured for SAC"""
     run_dir: str = "runs"
     """directory under which each run writes config.json, metrics.csv, checkpoint.pt and final.json"""
     run_name: str | None = None

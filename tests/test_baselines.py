@@ -251,7 +251,7 @@ def test_help_lists_every_field(module):
 
 
 # The small sections several algorithm files share stay textually identical, so `diff awac.py sac_fd.py` shows the
-# algorithms; run bookkeeping is not among them (it lives once, in utils/run.py).
+# algorithms; run bookkeeping is not among them (it lives once, in utils/run/).
 SHARED = ("MLP", "EnsembleLinear", "TwinQ", "GaussianActor", "ReplayBuffer", "evaluate_policy")
 
 

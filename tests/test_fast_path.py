@@ -168,7 +168,7 @@ def test_auto_precision_on_a_gpu_follows_native_bf16(monkeypatch):
     """A CUDA GPU gives bf16 where it has native bf16, fp32 where it would only emulate it (faked: no GPU here)."""
     import contextlib
 
-    from utils.run import bf16_pays
+    from utils.run.precision import bf16_pays
 
     monkeypatch.setattr(torch.cuda, "device", lambda dev: contextlib.nullcontext())
     for native in (True, False):
@@ -180,7 +180,7 @@ def test_auto_compile_only_where_measured_to_pay_and_never_in_short_runs(monkeyp
     """`--compile auto`: on for fp32 on a CPU with AVX-512 and no AMX (measured 1.16-1.29x, issue 31) in runs of at
     least COMPILE_MIN_UPDATES updates; off with AMX (bf16 measured slower), off elsewhere (not measured), off in
     short runs such as the tests' (the cold compile would dominate them)."""
-    from utils.run import COMPILE_MIN_UPDATES, compile_pays, fast_path
+    from utils.run.precision import COMPILE_MIN_UPDATES, compile_pays, fast_path
 
     big, small = dict(offline_steps=25_000, online_steps=None), dict(offline_steps=100, online_steps=100)
     fake_cpu(monkeypatch, amx=False, avx512_bf16=True)
@@ -256,7 +256,7 @@ def test_a_checkpoint_with_the_old_bool_compile_resumes(tmp_path):
     """Checkpoints before December 2026 stored --compile as True/False: a resume reads them as "on"/"off"."""
     from dataclasses import asdict
 
-    from utils.run import resume_args
+    from utils.run.checks import resume_args
 
     saved = asdict(awac.Args(compile="off")) | {"compile": True}
     resumed = resume_args(awac.Args(checkpoint=str(tmp_path / "checkpoint.pt")), saved)

@@ -1,4 +1,4 @@
-"""The run bookkeeping of utils/run.py, through the scripts that use it: exact resume after a kill or a crash,
+"""The run bookkeeping of utils/run/, through the scripts that use it: exact resume after a kill or a crash,
 extension of a finished run, final.json, signal handlers; and the layering (what imports what, what defines what)."""
 
 import ast

@@ -16,7 +16,7 @@ import awac
 import bc
 from utils.datasets import save_dataset
 from utils.envs import evaluate, make_env
-from utils.run import Logger
+from utils.run.logger import Logger
 
 
 def frames_of(path: Path) -> np.ndarray:

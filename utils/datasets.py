@@ -178,7 +178,7 @@ def load_dataset(
         The dict described in the module docstring.
     Raises:
         DatasetError: unknown id, missing/corrupt file, missing keys, NaN/inf, or a dimension mismatch.
-        KeyboardInterrupt: Ctrl-C (or SIGTERM under `utils.run.cli`) during a build, after one line on stderr
+        KeyboardInterrupt: Ctrl-C (or SIGTERM under `utils.run.command.cli`) during a build, after one line on stderr
             naming the parts that were cached and those the next start builds again.
 
     An id that is not cached yet is announced on stderr first (`build_notice`): the first run on a task builds.

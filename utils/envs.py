@@ -23,6 +23,7 @@ state), and the horizon is a `truncated` time limit, so a learner must bootstrap
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import re
 import sys
@@ -162,6 +163,23 @@ def make_env(
         env.reset(seed=seed)
         env.action_space.seed(seed)
     return env
+
+
+def rng_state(env: gym.Env) -> dict:
+    """A copy of `env`'s generators (its own and its action space's), for a checkpoint: `set_rng_state` puts them
+    back, so that the env's next reset and samples repeat those of the run that saved them (exact resume)."""
+    return copy.deepcopy(
+        {
+            "env": env.unwrapped.np_random.bit_generator.state,
+            "action_space": env.action_space.np_random.bit_generator.state,
+        }
+    )
+
+
+def set_rng_state(env: gym.Env, state: dict) -> None:
+    """Puts back the generators of `rng_state` into `env` (the same task, made anew)."""
+    env.unwrapped.np_random.bit_generator.state = state["env"]
+    env.action_space.np_random.bit_generator.state = state["action_space"]
 
 
 def horizon(env_id: str) -> int | None:

@@ -298,11 +298,11 @@ def process_table(a: argparse.Namespace) -> dict:
 
 
 def guard_table(a: argparse.Namespace, obs_dim: int, act_dim: int, q_max: float | None) -> dict:
-    """Table 3: what the divergence guard of utils/run.py costs. It scans each logged row for a non-finite
+    """Table 3: what the divergence guard of utils/run/ costs. It scans each logged row for a non-finite
     losses/values entry (the values logging already read from the device) and checks every checkpoint's weights
     before writing them; both are timed here against the updates they sit between (fp32, one thread, the largest
     --batch-sizes, the scripts' default --log-every 1000 and AWAC's --save-every 50,000)."""
-    from utils.run import all_finite, first_non_finite
+    from utils.run.checkpoints import all_finite, first_non_finite
 
     module = importlib.import_module(a.algo)
     torch.set_num_threads(1)
@@ -337,7 +337,7 @@ def guard_table(a: argparse.Namespace, obs_dim: int, act_dim: int, q_max: float 
     for _ in range(20):
         all_finite(agent.state_dict())
     save_s = (time.perf_counter() - t) / 20
-    print(f"\n### Divergence guard of utils/run.py: {a.algo}.py, batch {batch}, 1 thread, device {a.device}\n")
+    print(f"\n### Divergence guard of utils/run/: {a.algo}.py, batch {batch}, 1 thread, device {a.device}\n")
     print("| check | time | updates it sits between | their time | cost |")
     print("|---|---|---|---|---|")
     print(
@@ -381,7 +381,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_flush_denormal(True)  # as every training script does, before the first parallel op
     a.tmp = Path(tempfile.mkdtemp(prefix="awac-speed-"))
     from utils.envs import HAND_TASKS, make_env
-    from utils.run import auto_choices, check_device
+    from utils.run.checks import check_device
+    from utils.run.precision import auto_choices
 
     check_device(a.device)
     print(cpu_kind())

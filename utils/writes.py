@@ -4,7 +4,7 @@
 Every file a run or the benchmark writes goes through `writing` (or `write_text_atomic`, which uses it): checkpoints,
 metrics.csv, final.json, config.json, videos, the dataset cache, the benchmark's outputs. From a script's command
 line a WriteFailed prints `error: could not write <file>: <reason> (<errno name>); <what to do>` and exits with
-status 4 (`utils.run.EXIT_WRITE_FAILED`); `utils.run.Run` adds the last good checkpoint to what to do.
+status 4 (`utils.run.command.cli`); `utils.run.Run` adds the last good checkpoint to what to do.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-EXIT_WRITE_FAILED = 4  # the exit status of a command line that stops on a WriteFailed (beside utils.run.EXIT_DIVERGED)
+EXIT_WRITE_FAILED = 4  # the exit status of a command line that stops on a WriteFailed (beside EXIT_DIVERGED = 3)
 # The OS reasons a write fails for, looked for in the text of an error that carries no errno.
 REASONS = (errnos.ENOSPC, errnos.EDQUOT, errnos.EROFS, errnos.EIO, errnos.EACCES, errnos.EPERM, errnos.EFBIG)
 
