@@ -332,9 +332,10 @@ def test_speed_tool_prints_its_update_table(capsys):
 def test_speed_tools_name_the_cpu_kind_and_profile_shares_add_up(capsys):
     """utils.speed and utils.speed_profile print the CPU's model and its AMX / AVX-512-bf16 flags first; the
     profile's time shares of the update add up to the whole (timings themselves are never asserted)."""
-    from utils import speed, speed_profile
+    from utils import speed_profile
+    from utils.run.precision import cpu_kind
 
-    assert speed.cpu_kind().startswith("CPU: ") and "AMX " in speed.cpu_kind() and "AVX-512-bf16 " in speed.cpu_kind()
+    assert cpu_kind().startswith("CPU: ") and "AMX " in cpu_kind() and "AVX-512-bf16 " in cpu_kind()
     shares = speed_profile.profile_update("fp32", batch=8, updates=2, obs_dim=5, act_dim=3)
     fractions = [v for k, v in shares.items() if not k.startswith("ms ")]
     assert len(fractions) == 5 and sum(fractions) == pytest.approx(1.0)

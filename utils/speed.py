@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -78,23 +77,6 @@ def load_before(rev: str, algo: str, folder: Path) -> tuple[types.ModuleType, Pa
     module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look themselves up
     spec.loader.exec_module(module)
     return module, path
-
-
-def cpu_kind() -> str:
-    """One line: this CPU's model and the flags that decide its fast path (AMX, AVX-512-bf16, AVX-512), as
-    /proc/cpuinfo and torch's probes report them, e.g. "CPU: Intel(R) Xeon(R) Processor, 2 cores; AMX yes, ..."."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-    probes = {
-        "AMX": torch.cpu._is_amx_tile_supported(),
-        "AVX-512-bf16": torch.cpu._is_avx512_bf16_supported(),
-        "AVX-512": torch.cpu._is_avx512_supported(),
-    }
-    named = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in probes.items())
-    listed = " ".join(sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f"))))
-    model = model or platform.processor() or "unknown"
-    return f"CPU: {model}, {os.cpu_count()} cores; {named} (flags: {listed or '-'})"
 
 
 def relu_mlp(dims: list[int]) -> nn.Sequential:
@@ -382,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     a.tmp = Path(tempfile.mkdtemp(prefix="awac-speed-"))
     from utils.envs import HAND_TASKS, make_env
     from utils.run.checks import check_device
-    from utils.run.precision import auto_choices
+    from utils.run.precision import auto_choices, cpu_kind
 
     check_device(a.device)
     print(cpu_kind())

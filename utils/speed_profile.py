@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     torch.set_flush_denormal(True)  # as every training script does, before the first parallel op
     from utils.envs import make_env
-    from utils.run.precision import resolve_precision
-    from utils.speed import cpu_kind
+    from utils.run.precision import cpu_kind, resolve_precision
 
     print(cpu_kind())
     env = make_env(a.env_id)

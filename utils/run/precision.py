@@ -3,7 +3,10 @@ hardware (docs/results/speed), and each run prints and records what it chose."""
 
 from __future__ import annotations
 
+import os
+import platform
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -102,3 +105,20 @@ def resolve_fast_path(args, resumed: bool):
             print(f"{name}: {value} ({why})", flush=True)
         args = replace(args, **{name: value})
     return args
+
+
+def cpu_kind() -> str:
+    """One line: this CPU's model and the flags that decide its fast path (AMX, AVX-512-bf16, AVX-512), as
+    /proc/cpuinfo and torch's probes report them, e.g. "CPU: Intel(R) Xeon(R) Processor, 2 cores; AMX yes, ..."."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    probes = {
+        "AMX": torch.cpu._is_amx_tile_supported(),
+        "AVX-512-bf16": torch.cpu._is_avx512_bf16_supported(),
+        "AVX-512": torch.cpu._is_avx512_supported(),
+    }
+    named = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in probes.items())
+    listed = " ".join(sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f"))))
+    model = model or platform.processor() or "unknown"
+    return f"CPU: {model}, {os.cpu_count()} cores; {named} (flags: {listed or '-'})"
