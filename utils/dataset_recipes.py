@@ -1,7 +1,7 @@
 """Building the generated datasets of `DATASETS` and caching them: rollouts of a policy (`rollout`), the replayed
-human door demonstrations (`replay_door_human`), the behavior-cloning trainer of the BC episodes
-(`train_bc_policy`), the recipes (`build_dataset`), and the cache (`cache_path`, `load_cached`, `build_lock`).
-Building and caching belong together: a build loads its components (e.g. pen-bc's pen-expert) through the cache."""
+human door demonstrations (`replay_door_human`), the recipes (`build_dataset`), and the cache (`cache_path`,
+`load_cached`, `build_lock`). Building and caching belong together: a build loads its components (e.g. pen-bc's
+pen-expert) through the cache."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from utils.expert_policies import (
     sha256_of,
     shipped_sac_expert,
     shipped_sha256,
+    train_bc_policy,
 )
 from utils.writes import writing
 
@@ -108,62 +109,6 @@ def replay_door_human(progress: bool = True) -> dict[str, Any]:
             obs = next_obs
     env.close()
     return _pack(cols, {"env_id": "door-binary", "seed": 0})
-
-
-def train_bc_policy(
-    data: dict[str, Any], steps: int, seed: int, progress: bool = True, robust_obs: bool = False
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Fits a Gaussian policy (2x256 ReLU MLP on standardized observations, tanh mean, state-independent log-std)
-    to the dataset's (observation, action) pairs by maximum likelihood: Adam, lr 1e-3, batch 256, `steps` updates.
-    Returns a sampler obs (obs_dim,) -> action (act_dim,) that draws from the fitted Gaussian with its own
-    generator seeded by `seed`.
-
-    `robust_obs` (the locomotion tasks) zeroes the inputs that are constant in the data and clips the standardized
-    observation to [-10, 10]. Ant-v5's contact forces of bodies that never touch the ground in 15 expert episodes
-    are constant there; once a BC rollout makes one touch, (x - mean) / (0 + 1e-3) would reach the untrained
-    weights of that input at a thousand times their scale and saturate every action. The hand tasks keep the plain
-    standardization their shipped results were built with."""
-    import torch  # only dataset building needs torch here
-
-    gen = torch.Generator().manual_seed(seed)
-    obs = torch.as_tensor(data["observations"])
-    act = torch.as_tensor(data["actions"])
-    obs_mean, obs_std = obs.mean(0), obs.std(0) + 1e-3
-    if robust_obs:
-        obs_std = torch.where(obs.std(0) > 1e-6, obs_std, torch.inf)  # constant inputs become 0
-
-    def standardize(x: torch.Tensor) -> torch.Tensor:
-        z = (x - obs_mean) / obs_std
-        return z.clamp(-10.0, 10.0) if robust_obs else z
-
-    obs_dim, act_dim = obs.shape[1], act.shape[1]
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(obs_dim, 256),
-        torch.nn.ReLU(),
-        torch.nn.Linear(256, 256),
-        torch.nn.ReLU(),
-        torch.nn.Linear(256, act_dim),
-    )
-    log_std = torch.nn.Parameter(torch.full((act_dim,), -1.0))
-    opt = torch.optim.Adam([*net.parameters(), log_std], lr=1e-3)
-    for _ in tqdm(range(steps), desc="train BC policy", disable=None if progress else True, leave=False):
-        idx = torch.randint(len(obs), (256,), generator=gen)
-        mean = torch.tanh(net(standardize(obs[idx])))
-        dist = torch.distributions.Normal(mean, log_std.clamp(-5, 0).exp())
-        loss = -dist.log_prob(act[idx]).sum(-1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    std = log_std.detach().clamp(-5, 0).exp().numpy()
-    rng = np.random.default_rng(seed)
-
-    @torch.inference_mode()
-    def policy(o: np.ndarray) -> np.ndarray:
-        x = standardize(torch.as_tensor(o, dtype=torch.float32))
-        return torch.tanh(net(x)).numpy() + std * rng.standard_normal(act_dim)
-
-    return policy
 
 
 def build_dataset(

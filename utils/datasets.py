@@ -68,7 +68,6 @@ from utils.dataset_recipes import (
     load_cached,
     replay_door_human,
     rollout,
-    train_bc_policy,
     uses_expert,
 )
 from utils.dataset_registry import DATASETS, DEFAULT_DATASETS, LOCOMOTION, SHIPPED_EXPERTS, DatasetSpec
@@ -83,6 +82,7 @@ from utils.expert_policies import (
     shipped_files,
     shipped_sac_expert,
     shipped_sha256,
+    train_bc_policy,
 )
 from utils.minari_io import MINARI_METADATA, export_minari, read_minari
 from utils.writes import EXIT_WRITE_FAILED, WriteFailed

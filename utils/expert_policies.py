@@ -2,16 +2,20 @@
 experts (`ExpertPolicy`, `load_expert_policy` for a user's file) in `ASSETS` (utils/assets/adroit/), this
 repository's SAC experts of the locomotion tasks (`SACExpert`, `shipped_sac_expert`) in `LOCOMOTION_ASSETS`
 (utils/assets/locomotion/), and the checksum checks of shipped files (`shipped_files`, `asset_path`,
-`shipped_sha256`, `sha256_of`)."""
+`shipped_sha256`, `sha256_of`); and the behavior-cloned policy whose rollouts are the BC episodes of the hand and
+locomotion datasets (`train_bc_policy`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from utils.data_files import DatasetError
 from utils.dataset_registry import LOCOMOTION
@@ -273,3 +277,59 @@ def _no_expert_error(name: str, task: str) -> DatasetError:
         f"once with `python -m utils.datasets build {task}-binary --expert-policy PATH.npz` (a DAPG "
         f"policy .npz in the format of utils/assets/adroit/)"
     )
+
+
+def train_bc_policy(
+    data: dict[str, Any], steps: int, seed: int, progress: bool = True, robust_obs: bool = False
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Fits a Gaussian policy (2x256 ReLU MLP on standardized observations, tanh mean, state-independent log-std)
+    to the dataset's (observation, action) pairs by maximum likelihood: Adam, lr 1e-3, batch 256, `steps` updates.
+    Returns a sampler obs (obs_dim,) -> action (act_dim,) that draws from the fitted Gaussian with its own
+    generator seeded by `seed`.
+
+    `robust_obs` (the locomotion tasks) zeroes the inputs that are constant in the data and clips the standardized
+    observation to [-10, 10]. Ant-v5's contact forces of bodies that never touch the ground in 15 expert episodes
+    are constant there; once a BC rollout makes one touch, (x - mean) / (0 + 1e-3) would reach the untrained
+    weights of that input at a thousand times their scale and saturate every action. The hand tasks keep the plain
+    standardization their shipped results were built with."""
+    import torch  # only dataset building needs torch here
+
+    gen = torch.Generator().manual_seed(seed)
+    obs = torch.as_tensor(data["observations"])
+    act = torch.as_tensor(data["actions"])
+    obs_mean, obs_std = obs.mean(0), obs.std(0) + 1e-3
+    if robust_obs:
+        obs_std = torch.where(obs.std(0) > 1e-6, obs_std, torch.inf)  # constant inputs become 0
+
+    def standardize(x: torch.Tensor) -> torch.Tensor:
+        z = (x - obs_mean) / obs_std
+        return z.clamp(-10.0, 10.0) if robust_obs else z
+
+    obs_dim, act_dim = obs.shape[1], act.shape[1]
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(obs_dim, 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, act_dim),
+    )
+    log_std = torch.nn.Parameter(torch.full((act_dim,), -1.0))
+    opt = torch.optim.Adam([*net.parameters(), log_std], lr=1e-3)
+    for _ in tqdm(range(steps), desc="train BC policy", disable=None if progress else True, leave=False):
+        idx = torch.randint(len(obs), (256,), generator=gen)
+        mean = torch.tanh(net(standardize(obs[idx])))
+        dist = torch.distributions.Normal(mean, log_std.clamp(-5, 0).exp())
+        loss = -dist.log_prob(act[idx]).sum(-1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    std = log_std.detach().clamp(-5, 0).exp().numpy()
+    rng = np.random.default_rng(seed)
+
+    @torch.inference_mode()
+    def policy(o: np.ndarray) -> np.ndarray:
+        x = standardize(torch.as_tensor(o, dtype=torch.float32))
+        return torch.tanh(net(x)).numpy() + std * rng.standard_normal(act_dim)
+
+    return policy
