@@ -78,7 +78,7 @@ from utils.benchmark.scripts import (
 )
 from utils.benchmark.stats import interval, iqm, paired, summarize
 from utils.benchmark.tables import estimate, milestone_table, run_table, without_success_columns
-from utils.run import run_holder
+from utils.run.run_dir import run_holder
 
 # The names of the single module this package was, so `from utils.benchmark import X` and `benchmark.X` keep working.
 __all__ = [

@@ -126,7 +126,7 @@ def settings_differ(run_dir: Path, requested: dict) -> list[str]:
 def extends(run_dir: Path, requested: dict, differ: list[str]) -> bool:
     """Whether the command asks for more of the run in `run_dir` rather than another run: the only differing setting
     is `online_steps`, the command's is larger, and the run kept its checkpoint.pt. The script then goes on from
-    there (utils.run.Run.extend: final.json is kept as final-<step>.json, and the online phase continues from an
+    there (utils.run.loop.Run.extend: final.json is kept as final-<step>.json, and the online phase continues from an
     episode reset: a continuation, not the run a longer budget would have made from the start)."""
     saved = json.loads((run_dir / "config.json").read_text()).get("online_steps")
     return (

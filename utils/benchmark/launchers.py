@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from utils.benchmark.grid import Cell
 from utils.benchmark.scripts import ROOT
-from utils.run import run_holder
+from utils.run.run_dir import run_holder
 from utils.writes import EXIT_WRITE_FAILED, WriteFailed
 
 

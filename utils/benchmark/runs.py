@@ -15,7 +15,8 @@ SUCCESS = ("success_final", "success_any", "success_rate")
 # The pace of a goal task (utils.envs.evaluate): the median first step at the goal, and the share never there.
 PACE = ("goal_step", "goal_never")
 METRICS = (*SUCCESS, "normalized_score", *PACE)
-# Column headers and the index of each metric in a curve point (offline, step, success_rate, score, final, any).
+# Column headers, and the index of each metric in a curve point (offline, step, success_rate, score, final, any,
+# goal_step, goal_never).
 LABELS = {
     "success_final": "success at last step",
     "success_any": "success at any step",

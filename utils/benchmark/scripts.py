@@ -117,7 +117,9 @@ def requested_config(algo: str, flags: list[str]) -> dict:
     JSON's (tuples as lists, infinity as "inf"). Raises SystemExit naming the flags when tyro rejects them."""
     import tyro
 
-    from utils.run import DEFAULT_ONLINE_STEPS, resolve_precision, strict_json
+    from utils.run.checks import DEFAULT_ONLINE_STEPS
+    from utils.run.precision import resolve_precision
+    from utils.run.run_dir import strict_json
 
     module = load_script(algo)
     try:

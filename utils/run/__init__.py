@@ -42,7 +42,6 @@ from utils.run.checkpoints import EXIT_DIVERGED, Diverged
 from utils.run.checks import (
     AT_LEAST_ONE,
     BATCH_SIZE,
-    DEFAULT_ONLINE_STEPS,
     DISCOUNT,
     FRACTION,
     NON_NEGATIVE,
@@ -53,14 +52,13 @@ from utils.run.checks import (
 )
 from utils.run.command import cli, evaluate_only, setup
 from utils.run.loop import Run
-from utils.run.precision import fast_path, resolve_precision
-from utils.run.run_dir import RunInUse, lock_run_dir, run_holder, strict_json
+from utils.run.precision import fast_path
+from utils.run.run_dir import RunInUse, lock_run_dir, run_holder
 
 # What a script imports (the ranges of its CHECKS, the protocol's four names, the fast path), and what a caller that
 # drives or inspects runs from outside needs (the errors, the lock).
 __all__ = [
     "AT_LEAST_ONE",
-    "DEFAULT_ONLINE_STEPS",
     "BATCH_SIZE",
     "DISCOUNT",
     "EXIT_DIVERGED",
@@ -78,7 +76,5 @@ __all__ = [
     "fast_path",
     "lock_run_dir",
     "run_holder",
-    "resolve_precision",
     "setup",
-    "strict_json",
 ]
