@@ -14,7 +14,27 @@ for arm in A B C D; do
     seed=${run%/}; seed=${seed##*__}
     dest="$here/screen/runs/door-binary__awac-${arm}__${seed}"
     mkdir -p "$dest"
-    cp "$run"/config.json "$run"/metrics.csv "$run"/final.json "$dest/"
+    # A run extended to 300K by the confirmation keeps its screen result as final-125000.json: the screen's report
+    # takes that, the metrics rows up to the screen's last global step (25,000 offline + 100,000 online), and its
+    # config.json with the screen's budget (the extension rewrote online_steps, and nothing else of the settings).
+    python - "$run" "$dest" <<'PY'
+import csv, json, shutil, sys
+from pathlib import Path
+run, dest = Path(sys.argv[1]), Path(sys.argv[2])
+screen = run / "final-125000.json"
+shutil.copy(screen if screen.is_file() else run / "final.json", dest / "final.json")
+config = json.loads((run / "config.json").read_text())
+if screen.is_file():
+    config["online_steps"] = 100_000
+(dest / "config.json").write_text(json.dumps(config, indent=2))
+with open(run / "metrics.csv") as f:
+    reader = csv.DictReader(f)
+    rows = [r for r in reader if float(r["charts/global_step"] or 0) <= 125_000]
+with open(dest / "metrics.csv", "w", newline="") as f:
+    writer = csv.DictWriter(f, reader.fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
+PY
   done
 done
 python -m utils.benchmark report "$here"/screen/runs/* --out "$here/screen" --at 50000 100000 --window 50000 \
