@@ -82,6 +82,11 @@ from utils.run.run_dir import run_holder
 
 # The names of the single module this package was, so `from utils.benchmark import X` and `benchmark.X` keep working.
 __all__ = [
+    "report_command",
+    "reconcile",
+    "paired_command",
+    "grid_parser",
+    "check_algos",
     "ALGOS",
     "BUDGETS",
     "COLUMN",
@@ -134,63 +139,110 @@ __all__ = [
 # `utils.benchmark`, so whoever replaces `utils.benchmark.launch` (a test's fake launcher) replaces the one main
 # calls. __main__.py only calls it: `python -m` runs that file apart from this package's import.
 def main(argv: list[str] | None = None) -> list[dict]:
-    """Parses the command line, runs the grid (or only `report`), writes the outputs; returns the summary rows.
-    Exits with status 1 when any run failed (after writing what the others produced)."""
+    """Parses the command line, runs the grid (or only `report`, or `paired`), writes the outputs; returns the
+    summary rows. Exits with status 1 when any run failed (after writing what the others produced)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
     if argv[:1] == ["report"]:
-        p = argparse.ArgumentParser(prog="python -m utils.benchmark report")
-        p.add_argument("run_dirs", nargs="+", type=Path)
-        p.add_argument("--out", type=Path, default=None, help="output directory (default: the runs' parent's parent)")
-        p.add_argument("--at", nargs="+", type=int, default=(), help="also report at these online env steps")
-        p.add_argument(
-            "--window",
-            type=int,
-            default=0,
-            help="with --at, also average each run's evaluations over this many env steps up to each of those steps",
-        )
-        p.add_argument(
-            "--copy-runs",
-            action="store_true",
-            help="also copy each finished run's config.json, "
-            "metrics.csv and final*.json (no checkpoints, no W&B files) to OUT/runs/<run>/, to commit them",
-        )
-        p.add_argument(
-            "--values",
-            nargs="+",
-            default=(),
-            help="also plot these logged training metrics against steps, each to OUT/<name>.png "
-            "(e.g. values/log_std_mean values/advantage_max)",
-        )
-        p.add_argument("--no-plots", action="store_true", help="write the tables (summary.md/csv, runs.csv) only")
-        a = p.parse_args(argv[1:])
-        out = a.out or a.run_dirs[0].resolve().parent.parent
-        with writing_outputs(out, a.run_dirs):
-            rows = report(
-                a.run_dirs, out, at=tuple(a.at), window=a.window, values=tuple(a.values), plots=not a.no_plots
-            )
-            if a.copy_runs:
-                copy_run_files(a.run_dirs, out / "runs")
-        print((out / "summary.md").read_text())
-        return rows
-
+        return report_command(argv[1:])
     if argv[:1] == ["paired"]:
-        p = argparse.ArgumentParser(prog="python -m utils.benchmark paired")
-        p.add_argument("--a", nargs="+", type=Path, required=True, help="run directories of arm A (the reference)")
-        p.add_argument("--b", nargs="+", type=Path, required=True, help="run directories of arm B")
-        p.add_argument("--at", type=int, required=True, help="online env step up to which evaluations are averaged")
-        p.add_argument("--window", type=int, required=True, help="env steps of evaluations averaged up to --at")
-        a = p.parse_args(argv[1:])
-        lines, result = paired(
-            [d for d in a.a if (d / "final.json").is_file()],
-            [d for d in a.b if (d / "final.json").is_file()],
-            a.at,
-            a.window,
-        )
-        print("\n".join(lines))
-        return [result]
+        return paired_command(argv[1:])
+    a = grid_parser().parse_args(argv)
+    check_algos(a.algos)
+    a.experiment = a.experiment or "_".join(["-".join(map(algo_name, a.algos)), "-".join(a.envs), a.budget or "custom"])
+    out = a.results_dir / a.experiment
+    for flag, names in shared_flags(a.algos, extra).items():
+        print(f"{flag} goes to {', '.join(names)}: each reads it as its own field (see each script's --help)")
+    runs = plan(a, extra, out / "runs")
+    reconcile(runs, a.rerun)
+    extended = [r.run_dir.name for r in runs if r.extend and r.status == "pending"]
+    if extended:
+        print(f"extending {len(extended)} finished runs to the asked --online-steps: {', '.join(extended)}")
+    print(
+        f"{len(runs)} runs in {out}: {sum(r.status == 'skipped' for r in runs)} already finished, "
+        f"{sum(r.status == 'pending' for r in runs)} to run, {a.workers if a.launcher == 'local' else 'Ray'} "
+        "at a time"
+    )
+    with writing_outputs(out / "runs"):  # the runs' directories and logs go there
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+    for notice in dict.fromkeys(filter(None, (dataset_notice(r.command) for r in runs if r.status == "pending"))):
+        print(f"{notice}; the runs that need it wait for it")
+    launch(runs, a)
+    failed = [r for r in runs if r.status == "failed"]
+    with writing_outputs(out, [r.run_dir for r in runs]):
+        rows = report([r.run_dir for r in runs], out, runs, MILESTONES.get(a.budget, ()), WINDOWS.get(a.budget, 0))
+    print((out / "summary.md").read_text())
+    outputs = ("summary.md", "summary.csv", "curves.png", "q_values.png", "runs.csv")
+    written = [name for name in outputs if (out / name).is_file()]  # q_values.png: only where a run has critics
+    print(f"outputs in {out}: {', '.join(written)}, and each run's directory and log in {out / 'runs'}")
+    if failed:
+        print(f"{len(failed)} runs failed: {', '.join(r.run_dir.name for r in failed)} (logs: <run dir>.log)")
+        raise SystemExit(1)
+    return rows
 
+
+def report_command(argv: list[str]) -> list[dict]:
+    """`python -m utils.benchmark report RUN_DIR ... [--out DIR] [--at STEP ...] [--window STEPS] [--copy-runs]
+    [--values KEY ...] [--no-plots]`: the outputs of `report` for finished runs, printed summary.md; returns the
+    summary rows. Raises SystemExit for bad flags, no finished run, or an output that cannot be written."""
+    p = argparse.ArgumentParser(prog="python -m utils.benchmark report")
+    p.add_argument("run_dirs", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: the runs' parent's parent)")
+    p.add_argument("--at", nargs="+", type=int, default=(), help="also report at these online env steps")
+    p.add_argument(
+        "--window",
+        type=int,
+        default=0,
+        help="with --at, also average each run's evaluations over this many env steps up to each of those steps",
+    )
+    p.add_argument(
+        "--copy-runs",
+        action="store_true",
+        help="also copy each finished run's config.json, "
+        "metrics.csv and final*.json (no checkpoints, no W&B files) to OUT/runs/<run>/, to commit them",
+    )
+    p.add_argument(
+        "--values",
+        nargs="+",
+        default=(),
+        help="also plot these logged training metrics against steps, each to OUT/<name>.png "
+        "(e.g. values/log_std_mean values/advantage_max)",
+    )
+    p.add_argument("--no-plots", action="store_true", help="write the tables (summary.md/csv, runs.csv) only")
+    a = p.parse_args(argv)
+    out = a.out or a.run_dirs[0].resolve().parent.parent
+    with writing_outputs(out, a.run_dirs):
+        rows = report(a.run_dirs, out, at=tuple(a.at), window=a.window, values=tuple(a.values), plots=not a.no_plots)
+        if a.copy_runs:
+            copy_run_files(a.run_dirs, out / "runs")
+    print((out / "summary.md").read_text())
+    return rows
+
+
+def paired_command(argv: list[str]) -> list[dict]:
+    """`python -m utils.benchmark paired --a RUN_DIR ... --b RUN_DIR ... --at STEP --window STEPS`: prints `paired`'s
+    table for the finished runs of the two arms; returns its result in a list of one. Raises SystemExit for bad
+    flags or no pair of finished runs."""
+    p = argparse.ArgumentParser(prog="python -m utils.benchmark paired")
+    p.add_argument("--a", nargs="+", type=Path, required=True, help="run directories of arm A (the reference)")
+    p.add_argument("--b", nargs="+", type=Path, required=True, help="run directories of arm B")
+    p.add_argument("--at", type=int, required=True, help="online env step up to which evaluations are averaged")
+    p.add_argument("--window", type=int, required=True, help="env steps of evaluations averaged up to --at")
+    a = p.parse_args(argv)
+    lines, result = paired(
+        [d for d in a.a if (d / "final.json").is_file()],
+        [d for d in a.b if (d / "final.json").is_file()],
+        a.at,
+        a.window,
+    )
+    print("\n".join(lines))
+    return [result]
+
+
+def grid_parser() -> argparse.ArgumentParser:
+    """The parser of the grid's command line, `python -m utils.benchmark [--algos ...] [--envs ...] ... [-- FLAGS]`
+    (the flags after `--` go to every script and are split off before it parses)."""
     p = argparse.ArgumentParser(prog="python -m utils.benchmark", description=__doc__.split("\n")[0])
     p.add_argument(
         "--algos",
@@ -220,24 +272,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
         help="delete and run again the runs of this experiment that were made with other settings than the command's "
         "(without it, the benchmark refuses to reuse or resume them)",
     )
-    a = p.parse_args(argv)
+    return p
+
+
+def check_algos(algos: list[str]) -> None:
+    """Before any run starts: each --algos entry exists, imports and keeps the protocol (`load_script`), and no two
+    share a name (their runs would mix). Raises SystemExit with one line per problem."""
     problems = []
-    for algo in a.algos:  # before any run starts, each entry: it exists, imports, keeps the protocol; one line each
+    for algo in algos:
         try:
             load_script(algo)
         except SystemExit as e:
             problems.append(str(e.code))
     if problems:
         raise SystemExit("\n".join(problems))
-    names = [algo_name(algo) for algo in a.algos]
+    names = [algo_name(algo) for algo in algos]
     for name in {n for n in names if names.count(n) > 1}:
-        paths = [str(script_path(algo)) for algo in a.algos if algo_name(algo) == name]
+        paths = [str(script_path(algo)) for algo in algos if algo_name(algo) == name]
         raise SystemExit(f"--algos: {' and '.join(paths)} would share the name {name!r} and its runs (rename a copy)")
-    a.experiment = a.experiment or "_".join(["-".join(map(algo_name, a.algos)), "-".join(a.envs), a.budget or "custom"])
-    out = a.results_dir / a.experiment
-    for flag, names in shared_flags(a.algos, extra).items():
-        print(f"{flag} goes to {', '.join(names)}: each reads it as its own field (see each script's --help)")
-    runs = plan(a, extra, out / "runs")
+
+
+def reconcile(runs: list[Cell], rerun: bool) -> None:
+    """Holds each planned cell against what is on disk and sets what happens to it: a run made with other settings
+    than the command's (`settings_differ`) is extended where only its budget grew (`extends`), else refused in one
+    line (SystemExit), or, with `rerun`, deleted to be made again; a run another process holds is "held", a
+    finished one "skipped"."""
     stale = []  # runs on disk (finished, or with a checkpoint to resume) made with other settings than asked for
     for run in runs:
         if run_holder(run.run_dir) is None and (run.run_dir / "config.json").is_file():
@@ -250,7 +309,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     run.command += ["--checkpoint", str(run.run_dir / "checkpoint.pt")]
             elif differ:
                 stale.append((run, differ))
-    if stale and not a.rerun:
+    if stale and not rerun:
         run, differ = stale[0]
         others = f" (and {len(stale) - 1} more runs)" if len(stale) > 1 else ""
         raise SystemExit(
@@ -269,27 +328,3 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"skipping {run.run_dir.name}: in use by {holder}")
         elif (run.run_dir / "final.json").is_file() and not run.extend:
             run.status = "skipped"
-    extended = [r.run_dir.name for r in runs if r.extend and r.status == "pending"]
-    if extended:
-        print(f"extending {len(extended)} finished runs to the asked --online-steps: {', '.join(extended)}")
-    print(
-        f"{len(runs)} runs in {out}: {sum(r.status == 'skipped' for r in runs)} already finished, "
-        f"{sum(r.status == 'pending' for r in runs)} to run, {a.workers if a.launcher == 'local' else 'Ray'} "
-        "at a time"
-    )
-    with writing_outputs(out / "runs"):  # the runs' directories and logs go there
-        (out / "runs").mkdir(parents=True, exist_ok=True)
-    for notice in dict.fromkeys(filter(None, (dataset_notice(r.command) for r in runs if r.status == "pending"))):
-        print(f"{notice}; the runs that need it wait for it")
-    launch(runs, a)
-    failed = [r for r in runs if r.status == "failed"]
-    with writing_outputs(out, [r.run_dir for r in runs]):
-        rows = report([r.run_dir for r in runs], out, runs, MILESTONES.get(a.budget, ()), WINDOWS.get(a.budget, 0))
-    print((out / "summary.md").read_text())
-    outputs = ("summary.md", "summary.csv", "curves.png", "q_values.png", "runs.csv")
-    written = [name for name in outputs if (out / name).is_file()]  # q_values.png: only where a run has critics
-    print(f"outputs in {out}: {', '.join(written)}, and each run's directory and log in {out / 'runs'}")
-    if failed:
-        print(f"{len(failed)} runs failed: {', '.join(r.run_dir.name for r in failed)} (logs: <run dir>.log)")
-        raise SystemExit(1)
-    return rows
