@@ -45,6 +45,10 @@ python -m utils.benchmark report "$here"/screen/runs/* --out "$here/screen" --at
     echo
     echo "## $arm"
     echo
+    if ! compgen -G "$here/screen/runs/*awac-${arm}__*" > /dev/null; then
+      echo "No run of $arm has finished yet."
+      continue
+    fi
     python -m utils.benchmark paired --a "$here"/screen/runs/*awac-A__* --b "$here"/screen/runs/*awac-${arm}__* \
       --at 100000 --window 50000
   done
