@@ -80,6 +80,8 @@ def load_before(rev: str, algo: str, folder: Path) -> tuple[types.ModuleType, Pa
 
 
 def relu_mlp(dims: list[int]) -> nn.Sequential:
+    """Linear layers of sizes `dims` (input, hidden..., output) with ReLU between them: CORL's networks, rebuilt at
+    our hidden sizes for the side-by-side update table."""
     layers: list[nn.Module] = []
     for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
         layers += [nn.Linear(d_in, d_out)] + ([nn.ReLU()] if i < len(dims) - 2 else [])
@@ -335,6 +337,7 @@ def guard_table(a: argparse.Namespace, obs_dim: int, act_dim: int, q_max: float 
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`python -m utils.speed [flags]`: prints the CPU kind, then tables 1-3 (see the module docstring)."""
     p = argparse.ArgumentParser(prog="python -m utils.speed", description=__doc__.split("\n")[0])
     p.add_argument("--algo", choices=("awac", "sac_fd"), default="awac", help="the algorithm file to time")
     p.add_argument("--env-id", default="door-binary", help="task whose dimensions (and dataset, table 2) are used")

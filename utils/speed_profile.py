@@ -115,6 +115,7 @@ def step_costs(env_id: str, batch: int, calls: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`python -m utils.speed_profile [flags]`: prints the CPU kind, then tables 1 and 2 (see the module docstring)."""
     p = argparse.ArgumentParser(prog="python -m utils.speed_profile", description=__doc__.split("\n")[0])
     p.add_argument("--env-id", default="door-binary", help="task whose dimensions and environment are used")
     p.add_argument("--batch", type=int, default=1024)

@@ -104,6 +104,7 @@ class Logger:
             self.wandb.log({"eval/video": wandb.Video(str(path), format="mp4")}, step=step)
 
     def close(self) -> None:
+        """Ends the W&B run, if any (metrics.csv is complete after every `log`)."""
         if self.wandb:
             self.wandb.finish()
 
