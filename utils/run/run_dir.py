@@ -148,8 +148,7 @@ def check_run_files(run: Path, ckpt: dict, step: int, checkpoint: str) -> None:
             f"{log} is missing: the log of this run up to global step {step} cannot be rebuilt from its "
             f"checkpoint ({fix})"
         )
-    with log.open() as f:
-        kept = [at for r in csv.DictReader(f) if (at := float(r.get("charts/global_step") or 0)) <= step]
+    kept = [float(r.get("charts/global_step") or 0) for r in logged_rows(run, step)]
     if len(kept) < ckpt.get("logged_rows", 0):
         last = f"global step {max(kept):.0f}" if kept else "its header"
         raise ArgumentError(
