@@ -65,6 +65,56 @@ def png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
+def write_run(run_dir: Path, config: dict, final: dict, header: list[str], rows: list[list]) -> Path:
+    """A run directory's three result files as a script leaves them (config.json, final.json, metrics.csv), without
+    training; `rows` are metrics.csv's rows under `header`."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "final.json").write_text(json.dumps(final))
+    with (run_dir / "metrics.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return run_dir
+
+
+def fake_finished_run(run_dir: Path, config: dict, success: float = 0.5) -> None:
+    """A finished run with one evaluation, every metric of it `success` (the score 100 x `success`)."""
+    final = {f"{p}{m}": success for p in ("offline/eval/", "eval/") for m in benchmark.METRICS}
+    write_run(
+        run_dir,
+        config,
+        final,
+        ["eval/success_rate", "eval/normalized_score", "charts/env_step"],
+        [[success, 100 * success, 0]],
+    )
+
+
+def loaded_run(env_id: str, seed: int, success: float, score: float | None = None) -> dict:
+    """An awac run as `load_run` returns it, reduced to what `summarize` reads: every final metric `success`, the
+    score `score` where given."""
+    final = {f"{p}{m}": success for p in ("offline/eval/", "eval/") for m in benchmark.METRICS}
+    if score is not None:
+        final.update({f"{p}normalized_score": score for p in ("offline/eval/", "eval/")})
+    return {"algo": "awac", "env_id": env_id, "seed": seed, "final": final}
+
+
+def fake_launcher(launched: list, checkpoint: bool = False):
+    """A stand-in for `benchmark.launch` that makes each pending run at once, finished, with the config its command
+    asks for (and an empty checkpoint.pt where `checkpoint`), and records the commands in `launched`."""
+
+    def launch(cells, args):
+        for cell in (c for c in cells if c.status == "pending"):
+            launched.append(cell.command)
+            flags = [w for w in cell.command[2:] if not w.endswith("checkpoint.pt") and w != "--checkpoint"]
+            fake_finished_run(cell.run_dir, benchmark.requested_config(cell.command[1], flags), 0.25)
+            if checkpoint:
+                (cell.run_dir / "checkpoint.pt").write_bytes(b"")
+            cell.status = "done"
+
+    return launch
+
+
 def test_flags_go_only_to_scripts_that_have_them():
     quick = benchmark.BUDGETS["quick"]
     assert "--samples-per-iter" in benchmark.flags_for("awr", quick)
@@ -169,12 +219,6 @@ def test_ray_launcher_without_a_cluster_says_how_to_start_one(tmp_path, small_pe
 def test_bc_pretraining_counts_as_offline_phase_in_the_curve(tmp_path):
     """sac_fd.py --bc-pretrain-steps logs its evaluations with charts/bc_step before the offline updates: the curve
     must place them before the offline updates, all at negative steps relative to the online phase."""
-    run = tmp_path / "pen-binary__sacfd-pretrain__0"
-    run.mkdir()
-    (run / "config.json").write_text(
-        '{"env_id": "pen-binary", "seed": 0, "offline_steps": 30, "bc_pretrain_steps": 20}'
-    )
-    (run / "final.json").write_text('{"eval/success_rate": 0.5}')
     rows = [  # (offline_step, bc_step, env_step, success): before BC, during BC, during offline updates, online
         ("0", "", "", 0.0),
         ("", "10", "", 0.25),
@@ -182,13 +226,13 @@ def test_bc_pretraining_counts_as_offline_phase_in_the_curve(tmp_path):
         ("", "", "0", 0.75),
         ("", "", "40", 1.0),
     ]
-    with (run / "metrics.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(
-            ["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/bc_step", "charts/env_step"]
-        )
-        for offline, bc, env, success in rows:
-            w.writerow([success, 100 * success, offline, bc, env])
+    run = write_run(
+        tmp_path / "pen-binary__sacfd-pretrain__0",
+        {"env_id": "pen-binary", "seed": 0, "offline_steps": 30, "bc_pretrain_steps": 20},
+        {"eval/success_rate": 0.5},
+        ["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/bc_step", "charts/env_step"],
+        [[success, 100 * success, offline, bc, env] for offline, bc, env, success in rows],
+    )
     loaded = benchmark.load_run(run)
     assert loaded["algo"] == "sacfd-pretrain" and loaded["offline_steps"] == 50
     assert [(offline, step) for offline, step, *_ in loaded["curve"]] == [
@@ -203,19 +247,11 @@ def test_bc_pretraining_counts_as_offline_phase_in_the_curve(tmp_path):
 def test_summary_over_tasks_averages_each_seed_across_tasks():
     """With two tasks, the "all tasks" row's mean is the mean over every (seed, task) score."""
 
-    def run(env_id, seed, success):
-        return {
-            "algo": "awac",
-            "env_id": env_id,
-            "seed": seed,
-            "final": {f"{p}{m}": success for p in ("offline/eval/", "eval/") for m in benchmark.METRICS},
-        }
-
     runs = [
-        run("pen-binary", 0, 1.0),
-        run("pen-binary", 1, 0.5),
-        run("door-binary", 0, 0.0),
-        run("door-binary", 1, 0.25),
+        loaded_run("pen-binary", 0, 1.0),
+        loaded_run("pen-binary", 1, 0.5),
+        loaded_run("door-binary", 0, 0.0),
+        loaded_run("door-binary", 1, 0.25),
     ]
     rows = {r["task"]: r for r in benchmark.summarize(runs, reps=200)}
     assert sorted(rows) == ["all tasks", "door-binary", "pen-binary"]
@@ -420,18 +456,18 @@ def test_tasks_without_success_info_are_reported_and_plotted_by_score(tmp_path):
     the curves plot the score."""
     runs = []
     for seed, score in ((0, 40.0), (1, 60.0)):
-        run = tmp_path / "runs" / f"Walker2d-v5__awac__{seed}"
-        run.mkdir(parents=True)
-        (run / "config.json").write_text('{"env_id": "Walker2d-v5", "seed": %d, "offline_steps": 10}' % seed)
+        run = write_run(
+            tmp_path / "runs" / f"Walker2d-v5__awac__{seed}",
+            {"env_id": "Walker2d-v5", "seed": seed, "offline_steps": 10},
+            {},
+            ["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/env_step"],
+            [["nan", 10.0, "0", ""], ["nan", 20.0, "", "0"], ["nan", score, "", "100"]],
+        )
         nan = "NaN" if seed == 0 else "null"  # older runs wrote NaN; strict_json writes null
         (run / "final.json").write_text(
             '{"offline/eval/success_rate": %s, "offline/eval/normalized_score": 20.0, '
             '"eval/success_rate": %s, "eval/normalized_score": %f}' % (nan, nan, score)
         )
-        with (run / "metrics.csv").open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/env_step"])
-            w.writerows([["nan", 10.0, "0", ""], ["nan", 20.0, "", "0"], ["nan", score, "", "100"]])
         runs.append(run)
     benchmark.report(runs, tmp_path / "out", at=(100,))
     summary = (tmp_path / "out" / "summary.md").read_text()
@@ -459,19 +495,7 @@ def test_only_success_columns_without_any_value_are_left_out():
 
 
 def test_hand_and_locomotion_tasks_are_not_averaged_together():
-    def run(env_id, seed, score):
-        return {
-            "algo": "awac",
-            "env_id": env_id,
-            "seed": seed,
-            "final": {
-                f"{p}{m}": score / 100 if m == "success_rate" else score
-                for p in ("offline/eval/", "eval/")
-                for m in benchmark.METRICS
-            },
-        }
-
-    runs = [run(t, s, 10.0 * s) for t in ("pen-binary", "door-binary", "Walker2d-v5") for s in (0, 1)]
+    runs = [loaded_run(t, s, s / 10, 10.0 * s) for t in ("pen-binary", "door-binary", "Walker2d-v5") for s in (0, 1)]
     rows = {r["task"]: r for r in benchmark.summarize(runs, reps=100)}
     assert sorted(rows) == ["Walker2d-v5", "all hand tasks", "door-binary", "pen-binary"]
     assert rows["all hand tasks"]["runs"] == 4
@@ -574,17 +598,15 @@ def test_paired_comparison_of_two_arms_by_seed(tmp_path):
     trajectories' seed ranges are compared step by step."""
 
     def write(arm, seed, successes, q):
-        run = tmp_path / arm / "runs" / f"door-binary__awac__{seed}"
-        run.mkdir(parents=True)
-        (run / "config.json").write_text('{"env_id": "door-binary", "seed": %d, "eval_every": 10}' % seed)
-        (run / "final.json").write_text('{"eval/success_rate": 0.5}')
-        with (run / "metrics.csv").open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["eval/success_rate", "eval/normalized_score", "values/q_mean", "charts/env_step"])
-            for i, (success, value) in enumerate(zip(successes, q)):
-                w.writerow([success, 100 * success, "", 10 * i])
-                w.writerow(["", "", value, 10 * i + 5])
-        return run
+        rows = [[success, 100 * success, "", 10 * i] for i, success in enumerate(successes)]
+        rows += [["", "", value, 10 * i + 5] for i, value in enumerate(q)]
+        return write_run(
+            tmp_path / arm / "runs" / f"door-binary__awac__{seed}",
+            {"env_id": "door-binary", "seed": seed, "eval_every": 10},
+            {"eval/success_rate": 0.5},
+            ["eval/success_rate", "eval/normalized_score", "values/q_mean", "charts/env_step"],
+            sorted(rows, key=lambda r: r[-1]),
+        )
 
     a = [write("fp32", s, [0.0, 0.2, 0.4], [-10, -11, -12]) for s in (0, 1, 2)]
     b = [write("bf16", s, [0.0, 0.2 + d, 0.4 + d], [-10.5, -11, -30]) for s, d in zip((0, 1, 2), (0.1, 0.0, -0.1))]
@@ -592,6 +614,8 @@ def test_paired_comparison_of_two_arms_by_seed(tmp_path):
     mean, lo, hi = result["success_rate"]
     assert mean == pytest.approx(0.0) and lo < 0 < hi
     assert "| success > 20/25 steps | 0.300, 0.300, 0.300 | 0.400, 0.300, 0.200 |" in "\n".join(lines)
+    assert lines[0].startswith("Paired: bf16 minus fp32, 3 pairs")  # each arm by its own name, not "A" and "B"
+    assert lines[2].startswith("| metric | fp32 per seed | bf16 per seed | bf16 - fp32 per seed |")
     assert result["q_overlap"] == pytest.approx(1 / 3)  # the ranges (single values here) meet at step 15 only
 
 
@@ -600,19 +624,14 @@ def test_report_plots_any_logged_training_metric_and_names_the_logged_ones_for_a
     log-std and advantage-clip plots); a key no run logged stops with the keys that were logged."""
     runs = []
     for seed in (0, 1):
-        run = tmp_path / "runs" / f"door-binary__awac__{seed}"
-        run.mkdir(parents=True)
-        (run / "config.json").write_text('{"env_id": "door-binary", "seed": %d, "offline_steps": 10}' % seed)
-        (run / "final.json").write_text('{"eval/success_rate": 0.5, "eval/normalized_score": 5.0}')
-        with (run / "metrics.csv").open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(
-                ["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/env_step"]
-                + ["values/q_mean", "values/log_std_mean"]
-            )
-            w.writerows(
-                [[0.1, 1.0, "0", "", "", ""], ["", "", "10", "", -50, -2.7], ["", "", "", "50", -60, -2.8 - seed]]
-            )
+        run = write_run(
+            tmp_path / "runs" / f"door-binary__awac__{seed}",
+            {"env_id": "door-binary", "seed": seed, "offline_steps": 10},
+            {"eval/success_rate": 0.5, "eval/normalized_score": 5.0},
+            ["eval/success_rate", "eval/normalized_score", "charts/offline_step", "charts/env_step"]
+            + ["values/q_mean", "values/log_std_mean"],
+            [[0.1, 1.0, "0", "", "", ""], ["", "", "10", "", -50, -2.7], ["", "", "", "50", -60, -2.8 - seed]],
+        )
         runs.append(run)
     loaded = benchmark.load_run(runs[1])
     assert loaded["values"]["values/log_std_mean"] == [(True, 10.0, -2.7), (False, 50.0, -3.8)]
@@ -627,18 +646,6 @@ def test_report_plots_any_logged_training_metric_and_names_the_logged_ones_for_a
 
 
 # ----------------------------------------------------------------------------------------------- issue 32
-def fake_finished_run(run_dir: Path, config: dict, success: float = 0.5) -> None:
-    """A finished run's three files, as a script would leave them, without training."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config))
-    final = {f"{p}{m}": success for p in ("offline/eval/", "eval/") for m in benchmark.METRICS}
-    (run_dir / "final.json").write_text(json.dumps(final))
-    with (run_dir / "metrics.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["eval/success_rate", "eval/normalized_score", "charts/env_step"])
-        w.writerow([success, 100 * success, 0])
-
-
 def test_a_run_is_reused_only_when_it_was_made_with_the_same_settings(tmp_path, monkeypatch, capsys):
     """Issue 32: the same command skips a finished run; one with other flags stops naming the fields that differ
     and the two ways out; --rerun deletes the run and makes it again with the command's settings."""
@@ -646,15 +653,7 @@ def test_a_run_is_reused_only_when_it_was_made_with_the_same_settings(tmp_path, 
     grid += ["--results-dir", str(tmp_path), "--experiment", "e", "--workers", "1"]
     run_dir = tmp_path / "e" / "runs" / "door-binary__awac__0"
     launched = []
-
-    def fake_launch(cells, args):  # what the launcher would run, made at once from the command's own flags
-        for cell in (c for c in cells if c.status == "pending"):
-            launched.append(cell.command)
-            flags = [w for w in cell.command[2:] if not w.endswith("checkpoint.pt") and w != "--checkpoint"]
-            fake_finished_run(cell.run_dir, benchmark.requested_config(cell.command[1], flags), 0.25)
-            cell.status = "done"
-
-    monkeypatch.setattr(benchmark, "launch", fake_launch)
+    monkeypatch.setattr(benchmark, "launch", fake_launcher(launched))
     benchmark.main(grid + ["--", "--wandb-mode", "disabled"])
     assert len(launched) == 1 and json.loads((run_dir / "config.json").read_text())["advantage_clip"] == 0.5
     capsys.readouterr()
@@ -680,16 +679,8 @@ def test_rows_over_tasks_use_common_seeds_and_name_what_they_leave_out():
     """Issue 32: no run is dropped silently. Task rows use every run; the row over both tasks uses the seeds both
     have, counts only those, and names the others."""
 
-    def run(env_id, seed, success):
-        return {
-            "algo": "awac",
-            "env_id": env_id,
-            "seed": seed,
-            "final": {f"{p}{m}": success for p in ("offline/eval/", "eval/") for m in benchmark.METRICS},
-        }
-
-    runs = [run("pen-binary", s, v) for s, v in ((0, 1.0), (1, 0.5), (2, 0.0))]
-    runs += [run("door-binary", s, v) for s, v in ((0, 0.0), (2, 0.5))]
+    runs = [loaded_run("pen-binary", s, v) for s, v in ((0, 1.0), (1, 0.5), (2, 0.0))]
+    runs += [loaded_run("door-binary", s, v) for s, v in ((0, 0.0), (2, 0.5))]
     rows = {r["task"]: r for r in benchmark.summarize(runs, reps=200)}
     assert rows["pen-binary"]["runs"] == 3 and rows["pen-binary"]["success_rate_end_mean"] == pytest.approx(0.5)
     assert rows["pen-binary"]["left_out"] == ""
@@ -766,16 +757,7 @@ def test_a_finished_run_asked_for_more_online_steps_is_extended_not_refused(tmp_
     grid += ["--results-dir", str(tmp_path), "--experiment", "e", "--workers", "1", "--", "--wandb-mode", "disabled"]
     run_dir = tmp_path / "e" / "runs" / "door-binary__awac__0"
     launched = []
-
-    def fake_launch(cells, args):
-        for cell in (c for c in cells if c.status == "pending"):
-            launched.append(cell.command)
-            flags = [w for w in cell.command[2:] if not w.endswith("checkpoint.pt") and w != "--checkpoint"]
-            fake_finished_run(cell.run_dir, benchmark.requested_config(cell.command[1], flags))
-            (cell.run_dir / "checkpoint.pt").write_bytes(b"")
-            cell.status = "done"
-
-    monkeypatch.setattr(benchmark, "launch", fake_launch)
+    monkeypatch.setattr(benchmark, "launch", fake_launcher(launched, checkpoint=True))
     benchmark.main(grid)
     capsys.readouterr()
     benchmark.main(grid + ["--online-steps", "300000"])

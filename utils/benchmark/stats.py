@@ -109,12 +109,12 @@ def paired(a_dirs: list[Path], b_dirs: list[Path], step: int, window: int) -> tu
         raise SystemExit("no (task, seed) has a finished run in both arms")
     names = [arms[i][pairs[0]]["dir"].parent.parent.name for i in (0, 1)]  # the experiments, or within one its algos
     names = names if names[0] != names[1] else [arms[i][pairs[0]]["algo"] for i in (0, 1)]
+    a, b = names
     lines = [
-        f"Paired: B = {names[1]} minus A = {names[0]}, {len(pairs)} pairs "
-        f"({', '.join(f'{t} seed {s}' for t, s in pairs)}); "
+        f"Paired: {b} minus {a}, {len(pairs)} pairs ({', '.join(f'{t} seed {s}' for t, s in pairs)}); "
         f"each run's mean over its evaluations in the last {window:,} env steps up to {step:,}.",
         "",
-        "| metric | A per seed | B per seed | B - A per seed | mean B - A [95% t-interval] |",
+        f"| metric | {a} per seed | {b} per seed | {b} - {a} per seed | mean {b} - {a} [95% t-interval] |",
         "|---|---|---|---|---|",
     ]
     result = {}
@@ -140,7 +140,7 @@ def paired(a_dirs: list[Path], b_dirs: list[Path], step: int, window: int) -> tu
     result["q_overlap"] = float(np.mean(overlap)) if overlap else np.nan
     lines += [
         "",
-        f"Mean Q on training batches (online): the seed ranges of A and B overlap at {sum(overlap)} of "
+        f"Mean Q on training batches (online): the seed ranges of {a} and {b} overlap at {sum(overlap)} of "
         f"{len(overlap)} logged steps.",
     ]
     return lines, result
