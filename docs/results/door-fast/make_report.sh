@@ -8,7 +8,7 @@ results=${1:-$HOME/awac-results}
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../../.."
 mkdir -p "$here/screen/runs"
-for arm in A B C D; do
+for arm in A B C D E; do
   for run in "$results/door-fast-$arm/runs"/door-binary__awac__*/; do
     [ -f "$run/final.json" ] || { echo "not finished: $run"; continue; }
     seed=${run%/}; seed=${seed##*__}
@@ -41,7 +41,7 @@ python -m utils.benchmark report "$here"/screen/runs/* --out "$here/screen" --at
   --values values/advantage_max values/weight_max values/log_std_mean > /dev/null
 {
   echo "# Paired comparisons against arm A (issue 33's rule: last five evaluations, 60K-100K)"
-  for arm in B C D; do
+  for arm in B C D E; do
     echo
     echo "## $arm"
     echo
