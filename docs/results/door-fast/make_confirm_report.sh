@@ -3,9 +3,9 @@
 # screen runs to 300,000 online steps. Copies each run's config.json, metrics.csv and final.json (and final-125000.json,
 # its screen result) into confirm/runs/, renamed by arm, then writes the summary at 100K, 200K and 300K, the curves and
 # the paired comparison of the arm against A over the last five evaluations (260K-300K).
-#   bash docs/results/door-fast/make_confirm_report.sh ARM [RESULTS_DIR]      (ARM: B, C or D; default ~/awac-results)
+#   bash docs/results/door-fast/make_confirm_report.sh ARM [RESULTS_DIR]      (ARM: B, C, D or E; default ~/awac-results)
 set -euo pipefail
-arm=${1:?give the arm that beat A in the screen: B, C or D}
+arm=${1:?give the arm that beat A in the screen: B, C, D or E}
 results=${2:-$HOME/awac-results}
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../../.."
