@@ -24,6 +24,9 @@ one update per environment step, 500,000 online steps (501 epochs of 1000). On e
 (the MuJoCo locomotion tasks) the fields left at None take rlkit's examples/awac/mujoco/awac1.py values instead
 (FAMILY_DEFAULTS): beta 2, no advantage clip, V(s) from a sampled action, a 4x256 actor, no Q clamp (on HalfCheetah
 lambda 2 fails offline and lambda 30 matches the data: docs/results/locomotion).
+`--config paper` (hand tasks): the paper as written, for the fields left unset: no advantage clip (eq. 10), lambda
+0.3 (the text: 0.3 to 1; a reproduction's table of the paper's values: 0.3), 4x256 actor and critics (its appendix's
+hyperparameter table). On door it opens the door ~30 steps earlier than rlkit's (docs/results/door-fast).
 
 Deviations from rlkit, each deliberate: actions stored and fed to the critics are clipped to the action space (as the
 env clips them); all prior data go into the buffer (rlkit keeps 90%); bootstrap through `truncated`, never through
@@ -32,8 +35,8 @@ environment step (rlkit first collects 1000); PyTorch's default init, but clampe
 of twin pairs began dead on door). Off the defaults: --no-min-q-advantage uses Q1 in V(s) too (rlkit: min(Q1, Q2)).
 
 How the update runs (the same math to float rounding): twin critics as one batched ensemble, one backward of the
-summed losses, one actor forward for both V(s) and log pi(a|s), fused Adam, metrics read only on logging steps;
-bf16 hidden layers and torch.compile where measured faster (--precision/--compile auto); train() is Algorithm 1.
+summed losses, one actor forward for V(s) and log pi(a|s), fused Adam, metrics read only when logged; bf16 hidden
+layers and torch.compile where measured faster (--precision/--compile auto). train() is Algorithm 1.
 Run:  python awac.py                                  (the paper's setting: door-binary and its default dataset)
       python awac.py --env-id pen-binary --offline-steps 25000 --online-steps 100000 --batch-size 256
       python awac.py --checkpoint runs/<run>/checkpoint.pt --eval-only
@@ -57,18 +60,8 @@ import torch.nn.functional as F
 
 from utils.datasets import default_dataset, load_dataset
 from utils.envs import HAND_TASKS, evaluate, make_env
-from utils.run import (
-    AT_LEAST_ONE,
-    BATCH_SIZE,
-    NON_NEGATIVE,
-    POSITIVE,
-    ArgumentError,
-    Run,
-    cli,
-    evaluate_only,
-    fast_path,
-    setup,
-)
+from utils.run import ArgumentError, Run, cli, evaluate_only, fast_path, setup
+from utils.run.checks import AT_LEAST_ONE, BATCH_SIZE, NON_NEGATIVE, POSITIVE
 
 
 @dataclass
@@ -105,8 +98,7 @@ class Args:
     env_id: str = "door-binary"
     """a hand task (pen-binary, door-binary, relocate-binary, hammer-binary) or a gymnasium id"""
     dataset: str | None = None
-    """dataset id or .npz/.hdf5 path (default: the env's, e.g. door-binary: 25 human demos + 500 BC episodes;
-    HalfCheetah-v5: halfcheetah-awac)"""
+    """dataset id or .npz/.hdf5 path (default: the env's; door-binary: 25 human demos + 500 BC episodes)"""
     dataset_seed: int = 0
     """seed the generated dataset was built with (all training seeds share one dataset, as in the paper)"""
     data_dir: str | None = None
@@ -122,8 +114,10 @@ class Args:
     """transitions per online update"""
     offline_batch_size: int = 128
     """transitions per offline update (rlkit's bc_batch_size, which pretrain_q_with_bc_data samples)"""
-    hidden_dims: tuple[int, ...] = (256, 256)
-    """hidden layer sizes of the critics, and of the actor on the hand tasks (rlkit hand config: 256 256)"""
+    config: Literal["rlkit", "paper"] = "rlkit"
+    """defaults of the fields left unset: rlkit's released configuration, or (hand tasks) the paper as written"""
+    hidden_dims: tuple[int, ...] | None = None
+    """hidden layer sizes of the critics, and of the actor on the hand tasks (default 256 256; --config paper: 4x256)"""
     actor_hidden_dims: tuple[int, ...] | None = None
     """hidden layer sizes of the actor (default: --hidden-dims on the hand tasks, 256 256 256 256 elsewhere)"""
     actor_lr: float = 3e-4
@@ -146,8 +140,7 @@ class Args:
     min_q_advantage: bool = True
     """use min(Q1, Q2) in the advantage (rlkit awr_min_q); else Q1"""
     value_from_mean: bool | None = None
-    """V(s) = Q(s, mean action) (rlkit awr_use_mle_for_vf); else Q at one sampled action (default: the mean on
-    the hand tasks, a sample elsewhere)"""
+    """V(s) = Q(s, mean action) (rlkit awr_use_mle_for_vf), else Q(s, a sample) (default: the mean on hand tasks)"""
     clamp_q: bool = True
     """clamp Q outputs at 0 on the hand tasks, whose rewards are <= 0 (rlkit Clamp(max=0))"""
     actor_weight_decay: float = 1e-4
@@ -293,18 +286,25 @@ def critic_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.
 
 
 # Settings in which rlkit's two AWAC configurations differ: examples/awac/hand/awac1.py (the hand tasks) and
-# examples/awac/mujoco/awac1.py (HalfCheetah, Walker2d, Ant; used here for every task that is not a hand task).
+# examples/awac/mujoco/awac1.py (HalfCheetah, Walker2d, Ant; used here for every task that is not a hand task);
+# PAPER: --config paper on the hand tasks, the paper as written (see the module docstring for each value's source).
 FAMILY_DEFAULTS = {
     "hand": dict(beta=0.5, advantage_clip=0.5, value_from_mean=True),
     "mujoco": dict(beta=2.0, advantage_clip=math.inf, value_from_mean=False, actor_hidden_dims=(256, 256, 256, 256)),
 }
+PAPER = dict(beta=0.3, advantage_clip=math.inf, hidden_dims=(256, 256, 256, 256))
 
 
 def family_defaults(args: Args) -> Args:
-    """`args` with each field left at None set to its task family's value (FAMILY_DEFAULTS; the hand tasks' actor
-    has --hidden-dims). Fields given a value keep it."""
-    family = FAMILY_DEFAULTS["hand" if args.env_id in HAND_TASKS else "mujoco"]
-    values = {"actor_hidden_dims": args.hidden_dims, **family}
+    """`args` with each field left at None set to its task family's value (FAMILY_DEFAULTS, or PAPER's first with
+    --config paper; the hand tasks' actor has --hidden-dims). Fields given a value keep it. Raises ArgumentError for
+    --config paper off the hand tasks, whose values the paper gives only for those."""
+    hand = args.env_id in HAND_TASKS
+    if args.config == "paper" and not hand:
+        raise ArgumentError(f"--config paper is the paper's hand-task setting, not {args.env_id}'s (drop the flag)")
+    family = {"hidden_dims": (256, 256), **FAMILY_DEFAULTS["hand" if hand else "mujoco"]}
+    family |= PAPER if args.config == "paper" else {}
+    values = {"actor_hidden_dims": args.hidden_dims or family["hidden_dims"], **family}
     return replace(args, **{k: v for k, v in values.items() if getattr(args, k) is None})
 
 
@@ -314,7 +314,7 @@ class AWAC:
     `args.precision` and `args.compile` choose how the update runs, not what."""
 
     def __init__(self, obs_dim: int, act_dim: int, args: Args, q_max: float | None):
-        unresolved = [k for k in ("actor_hidden_dims", *FAMILY_DEFAULTS["hand"]) if getattr(args, k) is None]
+        unresolved = [k for k in ("hidden_dims", *FAMILY_DEFAULTS["mujoco"]) if getattr(args, k) is None]
         if unresolved:
             raise ValueError(f"{', '.join(unresolved)} left at None: pass family_defaults(args)")
         self.args = args

@@ -3,6 +3,7 @@
 import csv
 import json
 from dataclasses import replace
+from math import inf
 from pathlib import Path
 
 import numpy as np
@@ -334,3 +335,59 @@ def test_buffer_keeps_the_newest_rows_when_overfilled():
     assert buffer.size == 4 and sorted(buffer.data["reward"].tolist()) == [2, 3, 4, 5]
     buffer.add(obs=[9.0], action=[9.0], reward=np.float32(9), next_obs=[9.0], terminated=np.float32(0))
     np.testing.assert_array_equal(buffer.last(3)["reward"], [4, 5, 9])
+
+
+def test_config_paper_takes_the_papers_values_for_the_fields_left_unset(tmp_path, small_pen_binary):
+    """--config paper: no advantage clip, lambda 0.3 and 4x256 actor and critics; flags given keep their values; the
+    default stays rlkit's released hand configuration; off the hand tasks it is refused in one line."""
+    import tyro
+
+    def resolved(*flags):
+        return awac.family_defaults(tyro.cli(awac.Args, args=list(flags)))
+
+    rlkit = resolved()
+    assert (rlkit.beta, rlkit.advantage_clip, rlkit.hidden_dims, rlkit.actor_hidden_dims) == (
+        0.5,
+        0.5,
+        (256,) * 2,
+        (256,) * 2,
+    )
+    paper = resolved("--config", "paper")
+    assert (paper.beta, paper.advantage_clip, paper.hidden_dims, paper.actor_hidden_dims) == (
+        0.3,
+        inf,
+        (256,) * 4,
+        (256,) * 4,
+    )
+    assert paper.value_from_mean and paper.actor_weight_decay == rlkit.actor_weight_decay  # the rest stays rlkit's
+    given = resolved("--config", "paper", "--beta", "0.5", "--hidden-dims", "64", "64")
+    assert (given.beta, given.advantage_clip, given.hidden_dims, given.actor_hidden_dims) == (
+        0.5,
+        inf,
+        (64, 64),
+        (64, 64),
+    )
+    with pytest.raises(awac.ArgumentError, match="--config paper is the paper's hand-task setting, not HalfCheetah"):
+        resolved("--config", "paper", "--env-id", "HalfCheetah-v5")
+
+    agent = awac.AWAC(5, 3, paper, q_max=0.0)  # the networks are the paper's depth
+    assert sum(isinstance(m, torch.nn.Linear) for m in agent.actor.modules()) == 5
+    assert len(agent.critic.hidden) == 4 and agent.critic.hidden[3].weight.shape == (2, 256, 256)
+
+    _, path = small_pen_binary  # a run records what it ran (config.json), so a resume keeps it
+    tiny = {**TINY, "hidden_dims": None, "log_every": 10}
+    final = awac.train(
+        awac.Args(
+            env_id="pen-binary",
+            dataset=str(path),
+            config="paper",
+            offline_steps=40,
+            online_steps=0,
+            eval_every=10**6,
+            run_dir=str(tmp_path),
+            **tiny,
+        )
+    )
+    config = json.loads((Path(final["run_dir"]) / "config.json").read_text())
+    assert (config["config"], config["beta"], config["hidden_dims"]) == ("paper", 0.3, [256] * 4)
+    assert float(config["advantage_clip"]) == inf  # config.json writes it "inf"
