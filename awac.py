@@ -304,7 +304,7 @@ def family_defaults(args: Args) -> Args:
         raise ArgumentError(f"--config paper is the paper's hand-task setting, not {args.env_id}'s (drop the flag)")
     family = {"hidden_dims": (256, 256), **FAMILY_DEFAULTS["hand" if hand else "mujoco"]}
     family |= PAPER if args.config == "paper" else {}
-    values = {"actor_hidden_dims": args.hidden_dims or family["hidden_dims"], **family}
+    values = {"actor_hidden_dims": family["hidden_dims"] if args.hidden_dims is None else args.hidden_dims, **family}
     return replace(args, **{k: v for k, v in values.items() if getattr(args, k) is None})
 
 
