@@ -26,7 +26,7 @@ one update per environment step, 500,000 online steps (501 epochs of 1000). On e
 lambda 2 fails offline and lambda 30 matches the data: docs/results/locomotion).
 `--config paper` (hand tasks): the paper as written, for the fields left unset: no advantage clip (eq. 10), lambda
 0.3 (the text: 0.3 to 1; a reproduction's table of the paper's values: 0.3), 4x256 actor and critics (its appendix's
-hyperparameter table). On door by 300K: success 0.95 against rlkit's 0.59, goal 43 steps earlier (docs/results/door-fast).
+hyperparameter table). On door by 300K: success 0.95 against rlkit's 0.59, goal 43 steps earlier (door-fast).
 
 Deviations from rlkit, each deliberate: actions stored and fed to the critics are clipped to the action space (as the
 env clips them); all prior data go into the buffer (rlkit keeps 90%); bootstrap through `truncated`, never through
